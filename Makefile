@@ -1,0 +1,41 @@
+# qprom — see README.md. `make test` is the one test command (CI runs exactly it).
+SHELL := /bin/bash
+CARGO ?= cargo
+SO := target/release/libqprom.so
+# Tests and benches link the rlib, which must not reference q's symbols: see Cargo.toml.
+CORE := --no-default-features
+
+.PHONY: all build test test-unit test-expo deps bench install clean demo
+
+all: build
+
+build:
+	$(CARGO) build --release
+
+deps:
+	scripts/deps.sh
+
+test: deps build
+	$(CARGO) test $(CORE) --release
+	$(MAKE) test-expo
+	@echo "make test: all suites passed"
+
+# Property test: random registries rendered in both formats, checked by promtool and
+# the Python client's parsers against what was stored.
+test-expo:
+	rm -rf target/expo-cases && mkdir -p target/expo-cases
+	$(CARGO) run $(CORE) --release --quiet --example expo_cases -- target/expo-cases $${EXPO_CASES:-200}
+	target/venv/bin/python tests/expo/check.py target/expo-cases
+
+bench:
+	$(CARGO) bench $(CORE) --bench store
+
+install: build
+	@if [ -z "$$QHOME" ]; then echo "make install: QHOME is not set (q's home, holding q.k and l64/)" >&2; exit 1; fi
+	install -d "$$QHOME/l64"
+	install -m 0755 $(SO) "$$QHOME/l64/libqprom.so"
+	install -m 0644 q/prom.q "$$QHOME/prom.q"
+	@echo "installed $$QHOME/l64/libqprom.so and $$QHOME/prom.q"
+
+clean:
+	$(CARGO) clean

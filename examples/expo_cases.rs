@@ -1,0 +1,272 @@
+//! Generates random registries and renders each in both formats, with the expected
+//! samples as JSON, for tests/expo/check.py (promtool + the Python client's parsers).
+//!
+//! The expected values are computed here from what was stored (bucket counts by brute
+//! force over the observations), not read back from the store.
+//!
+//! Usage: expo_cases OUT_DIR N_CASES [SEED]
+
+use qprom::expo::{Encoder, Format};
+use qprom::metric::{MetricType, Params, SummaryParams, Value};
+use qprom::registry::{FamilyDesc, Registry};
+use std::fmt::Write as _;
+use std::time::Duration;
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
+        &xs[self.below(xs.len())]
+    }
+}
+
+const PIECES: &[&str] = &["a", "b", "Z", "0", " ", "\"", "\\", "\n", "é", "日本", "|", "{", "}", "=", ",", "#", "\t", "😀", "\\n"];
+
+fn text(r: &mut Rng, max: usize) -> String {
+    (0..r.below(max + 1)).map(|_| *r.pick(PIECES)).collect()
+}
+
+fn ident(r: &mut Rng, first: &[u8], rest: &[u8], len: usize) -> String {
+    let mut s = String::new();
+    s.push(*r.pick(first) as char);
+    for _ in 0..r.below(len) {
+        s.push(*r.pick(rest) as char);
+    }
+    s
+}
+
+fn value(r: &mut Rng) -> f64 {
+    match r.below(8) {
+        0 => f64::INFINITY,
+        1 => f64::NEG_INFINITY,
+        2 => (r.next() % 1000) as f64,
+        3 => (r.next() >> 4) as f64, // integers far above 2^53
+        4 => -((r.next() % 100_000) as f64) / 8.0,
+        5 => f64::from_bits(r.next() >> 2) * if r.below(2) == 0 { 1.0 } else { -1.0 },
+        6 => 0.0,
+        _ => (r.next() % 1_000_000) as f64 / 1000.0,
+    }
+}
+
+/// Expected content of one format.
+#[derive(Default)]
+struct Expect {
+    samples: String,
+    families: String,
+}
+
+impl Expect {
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], v: Option<f64>) {
+        if !self.samples.is_empty() {
+            self.samples.push(',');
+        }
+        let _ = write!(self.samples, "{{\"name\":{},\"labels\":{{", js(name));
+        for (i, (k, val)) in labels.iter().enumerate() {
+            let _ = write!(self.samples, "{}{}:{}", if i > 0 { "," } else { "" }, js(k), js(val));
+        }
+        self.samples.push_str("},\"value\":");
+        match v {
+            None => self.samples.push_str("\"any\""),
+            Some(x) if x.is_nan() => self.samples.push_str("\"NaN\""),
+            Some(x) if x == f64::INFINITY => self.samples.push_str("\"+Inf\""),
+            Some(x) if x == f64::NEG_INFINITY => self.samples.push_str("\"-Inf\""),
+            Some(x) => {
+                // Exponent form: Python reads it as a float, compared exactly.
+                let _ = write!(self.samples, "{x:e}");
+            }
+        }
+        self.samples.push('}');
+    }
+    fn family(&mut self, name: &str, t: &str, help: &str) {
+        if !self.families.is_empty() {
+            self.families.push(',');
+        }
+        let _ = write!(self.families, "{{\"name\":{},\"type\":{},\"help\":{}}}", js(name), js(t), js(help));
+    }
+    fn json(&self) -> String {
+        format!("{{\"samples\":[{}],\"families\":[{}]}}\n", self.samples, self.families)
+    }
+}
+
+fn js(s: &str) -> String {
+    let mut o = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(o, "\\u{:04x}", c as u32);
+            }
+            c => o.push(c),
+        }
+    }
+    o.push('"');
+    o
+}
+
+/// Bucket bounds and quantiles print the same way in the label as Rust's Display
+/// for the values used here (no exponent range), which keeps the oracle independent.
+fn num_label(v: f64) -> String {
+    if v == f64::INFINITY {
+        "+Inf".into()
+    } else {
+        format!("{v}")
+    }
+}
+
+fn one_case(r: &mut Rng, out: &str, idx: usize) {
+    let reg = Registry::new();
+    let (mut txt, mut om) = (Expect::default(), Expect::default());
+    let types = [MetricType::Counter, MetricType::Gauge, MetricType::Histogram, MetricType::Summary, MetricType::Info];
+    for f in 0..1 + r.below(5) {
+        let t = *r.pick(&types);
+        let lower = b"abcdefghijklmnopqrstuvwxyz";
+        let rest = b"abcdefghijklmnopqrstuvwxyz0123456789_";
+        let mut name = format!("{}_{f}", ident(r, lower, rest, 8));
+        if t == MetricType::Counter {
+            name.push_str("_total");
+        }
+        let help = text(r, 6);
+        let nlabels = r.below(4);
+        let mut lnames: Vec<String> = Vec::new();
+        while lnames.len() < nlabels {
+            let l = ident(r, b"abcdefghijklmnopqrstuvwxyzABC_", rest, 6);
+            if !l.starts_with("__") && !lnames.contains(&l) && l != "le" && l != "quantile" {
+                lnames.push(l);
+            }
+        }
+        let lrefs: Vec<&str> = lnames.iter().map(String::as_str).collect();
+        let mut d = FamilyDesc::new(&name, t, &help, &lrefs);
+        let buckets: Vec<f64> = {
+            let mut b: Vec<f64> = (0..r.below(6)).map(|_| (r.next() % 100_000) as f64 / 100.0).collect();
+            b.sort_by(f64::total_cmp);
+            b.dedup();
+            b
+        };
+        match t {
+            MetricType::Histogram => d.params = Some(Params::Buckets(buckets.clone().into())),
+            MetricType::Summary => {
+                d.params = Some(Params::Summary(SummaryParams::new(&[0.5, 0.9, 0.99], Duration::from_secs(60), 3).unwrap()))
+            }
+            _ => {}
+        }
+        let fam = reg.register(&d).unwrap();
+        let base = fam.base_name().to_string();
+        match t {
+            MetricType::Info => {
+                txt.family(&format!("{base}_info"), "gauge", &help);
+                om.family(&base, "info", &help);
+            }
+            MetricType::Counter => {
+                txt.family(&name, "counter", &help);
+                om.family(&base, "counter", &help);
+            }
+            _ => {
+                txt.family(&name, t.as_str(), &help);
+                om.family(&name, t.as_str(), &help);
+            }
+        }
+        let nseries = if nlabels == 0 { 1 } else { 1 + r.below(4) };
+        let mut seen: Vec<Vec<String>> = Vec::new();
+        for _ in 0..nseries {
+            let lv: Vec<String> = (0..nlabels).map(|_| text(r, 5)).collect();
+            if seen.contains(&lv) {
+                continue;
+            }
+            seen.push(lv.clone());
+            let s = reg.get_or_create(&name, &lv, None).unwrap();
+            let pairs: Vec<(&str, &str)> = lrefs.iter().copied().zip(lv.iter().map(String::as_str)).collect();
+            let with = |extra: (&'static str, &str)| -> Vec<(String, String)> {
+                let mut v: Vec<(String, String)> = pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+                v.push((extra.0.to_string(), extra.1.to_string()));
+                v
+            };
+            match &s.value {
+                Value::Counter(c) => {
+                    let v = match r.below(3) {
+                        0 => {
+                            c.set_int(r.next() >> 1);
+                            c.get().as_f64()
+                        }
+                        1 => {
+                            let x = (r.next() % 10_000) as f64 / 16.0;
+                            s.inc(x).unwrap();
+                            x
+                        }
+                        _ => 0.0,
+                    };
+                    txt.sample(&name, &pairs, Some(v));
+                    om.sample(&format!("{base}_total"), &pairs, Some(v));
+                    om.sample(&format!("{base}_created"), &pairs, None);
+                }
+                Value::Gauge(_) => {
+                    let v = value(r);
+                    s.set(v).unwrap();
+                    txt.sample(&name, &pairs, Some(v));
+                    om.sample(&name, &pairs, Some(v));
+                }
+                Value::Info => {
+                    txt.sample(&format!("{base}_info"), &pairs, Some(1.0));
+                    om.sample(&format!("{base}_info"), &pairs, Some(1.0));
+                }
+                Value::Histogram(_) | Value::Summary(_) => {
+                    let obs: Vec<f64> = (0..r.below(20)).map(|_| (r.next() % 200_000) as f64 / 100.0 - 100.0).collect();
+                    let mut sum = 0.0;
+                    for o in &obs {
+                        s.observe(*o).unwrap();
+                        sum += o;
+                    }
+                    for e in [&mut txt, &mut om] {
+                        if t == MetricType::Histogram {
+                            for b in buckets.iter().copied().chain([f64::INFINITY]) {
+                                let n = obs.iter().filter(|o| **o <= b).count();
+                                let l = with(("le", &num_label(b)));
+                                let lr: Vec<(&str, &str)> = l.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+                                e.sample(&format!("{name}_bucket"), &lr, Some(n as f64));
+                            }
+                        } else {
+                            for q in ["0.5", "0.9", "0.99"] {
+                                let l = with(("quantile", q));
+                                let lr: Vec<(&str, &str)> = l.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+                                e.sample(&name, &lr, if obs.is_empty() { Some(f64::NAN) } else { None });
+                            }
+                        }
+                        e.sample(&format!("{name}_count"), &pairs, Some(obs.len() as f64));
+                        e.sample(&format!("{name}_sum"), &pairs, Some(sum));
+                    }
+                    om.sample(&format!("{name}_created"), &pairs, None);
+                }
+            }
+        }
+    }
+    let mut enc = Encoder::new();
+    for (fmt, ext, e) in [(Format::Text, "txt", &txt), (Format::OpenMetrics, "om", &om)] {
+        let path = format!("{out}/case{idx:04}.{ext}");
+        std::fs::write(&path, enc.encode(&reg, fmt)).unwrap();
+        std::fs::write(format!("{path}.json"), e.json()).unwrap();
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let out = args.get(1).map(String::as_str).unwrap_or("target/expo-cases");
+    let n: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(200);
+    let seed: u64 = args
+        .get(3)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64);
+    println!("expo_cases: {n} cases in {out}, seed {seed}");
+    let mut r = Rng(seed | 1);
+    std::fs::create_dir_all(out).unwrap();
+    for i in 0..n {
+        one_case(&mut r, out, i);
+    }
+}

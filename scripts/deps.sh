@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# Install everything the test suite needs on a fresh Debian bookworm machine
+# (run as root). Idempotent: when everything is present it touches no network
+# and finishes well under a second.
+#
+#   scripts/deps.sh [EXTRA_DEB_PACKAGE...]
+#
+# Installs
+#   * Debian packages: prometheus (prometheus, promtool), valgrind, plus any
+#     extra packages given as arguments or in $DEPS_EXTRA_APT (space separated),
+#     e.g. DEPS_EXTRA_APT="prometheus-node-exporter prometheus-pushgateway".
+#   * $TARGET_DIR/venv: a virtualenv with tests/requirements.txt (reinstalled
+#     only when that file's sha256 differs from $TARGET_DIR/venv/.requirements.sha256).
+#   * $TARGET_DIR/pykx/{libe.so,k.h}: KX's C-API runtime and header, taken from
+#     the pinned pykx wheel on PyPI (downloaded to $TARGET_DIR/dl/).
+#
+# Environment
+#   TARGET_DIR      where venv/, dl/, pykx/ go (default: <repo>/target; a
+#                   relative path is taken relative to the repo root)
+#   PYTHON          interpreter used to create the venv (default: python3)
+#   DEPS_EXTRA_APT  extra Debian packages to install
+set -euo pipefail
+
+PYKX_VERSION=4.2.0
+# sha256 of pykx-4.2.0-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl on PyPI
+PYKX_WHEEL_SHA256=b4cf82210775ad0acd68c9ec8abfc847447b584217391faf491f2493f021d0e9
+BASE_APT=(prometheus valgrind)
+
+say() { printf 'deps: %s\n' "$*"; }
+die() { printf 'deps: ERROR: %s\n' "$*" >&2; exit 1; }
+trap 'rc=$?; printf "deps: ERROR: command failed (exit %s) at line %s: %s\n" "$rc" "$LINENO" "$BASH_COMMAND" >&2' ERR
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+TARGET_DIR="${TARGET_DIR:-$ROOT/target}"
+case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$ROOT/$TARGET_DIR" ;; esac
+PYTHON="${PYTHON:-python3}"
+VENV="$TARGET_DIR/venv"
+REQS="$ROOT/tests/requirements.txt"
+STAMP="$VENV/.requirements.sha256"
+DL="$TARGET_DIR/dl"
+PYKX_DIR="$TARGET_DIR/pykx"
+
+mkdir -p "$TARGET_DIR"
+# Serialize concurrent runs (e.g. two test targets started at once).
+exec 9>"$TARGET_DIR/.deps.lock"
+flock 9
+
+# ---------------------------------------------------------------- decide
+[ -f "$REQS" ] || die "missing $REQS"
+reqs_hash="$(sha256sum "$REQS" | cut -d' ' -f1)"
+venv_needed=0
+if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null || true)" != "$reqs_hash" ]; then
+    venv_needed=1
+fi
+
+# shellcheck disable=SC2206  # word splitting of DEPS_EXTRA_APT is intended
+want_apt=("${BASE_APT[@]}" ${DEPS_EXTRA_APT:-} "$@")
+# A Debian python3 without ensurepip cannot create venvs: add python3-venv.
+if [ "$venv_needed" = 1 ] && [ ! -x "$VENV/bin/python" ] \
+   && ! "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1; then
+    [ "$(command -v "$PYTHON" || true)" = /usr/bin/python3 ] \
+        || die "$PYTHON cannot create virtualenvs (no ensurepip) and is not Debian's python3"
+    want_apt+=(python3-venv)
+fi
+
+# ---------------------------------------------------------------- apt
+missing_apt=()
+for p in "${want_apt[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+        missing_apt+=("$p")
+    fi
+done
+if [ "${#missing_apt[@]}" -eq 0 ]; then
+    say "apt: present: ${want_apt[*]}"
+else
+    [ "$(id -u)" = 0 ] || die "need root to apt-get install ${missing_apt[*]}"
+    # Keep package maintainer scripts from starting services (no init system
+    # in containers; a failing service start would fail the install). Honour
+    # an existing policy-rc.d; otherwise install one just for this run.
+    policy=/usr/sbin/policy-rc.d
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy"
+        chmod 755 "$policy"
+        trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+    fi
+    say "apt: installing ${missing_apt[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null || die "apt-get update failed"
+    apt-get install -y -qq --no-install-recommends "${missing_apt[@]}" >/dev/null \
+        || die "apt-get install ${missing_apt[*]} failed"
+    for p in "${missing_apt[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' \
+            || die "package $p is not installed after apt-get install"
+    done
+fi
+if [[ " ${want_apt[*]} " == *" prometheus "* ]]; then
+    command -v promtool >/dev/null || die "promtool not on PATH after installing prometheus"
+fi
+
+# ---------------------------------------------------------------- venv
+if [ "$venv_needed" = 0 ]; then
+    say "venv: up to date ($VENV)"
+else
+    if [ ! -x "$VENV/bin/python" ]; then
+        say "venv: creating $VENV with $PYTHON"
+        rm -rf "$VENV"
+        "$PYTHON" -m venv "$VENV" || die "$PYTHON -m venv $VENV failed"
+    fi
+    say "venv: installing tests/requirements.txt"
+    rm -f "$STAMP"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$REQS" \
+        || die "pip install -r tests/requirements.txt failed"
+    printf '%s\n' "$reqs_hash" >"$STAMP"
+fi
+
+# ---------------------------------------------------------------- pykx
+if [ -f "$PYKX_DIR/libe.so" ] && [ -f "$PYKX_DIR/k.h" ]; then
+    say "pykx: present ($PYKX_DIR/libe.so, k.h)"
+else
+    shopt -s nullglob
+    wheels=("$DL"/pykx-"$PYKX_VERSION"-*manylinux*x86_64*.whl)
+    if [ "${#wheels[@]}" -eq 0 ]; then
+        say "pykx: downloading pykx==$PYKX_VERSION wheel to $DL"
+        mkdir -p "$DL"
+        "$VENV/bin/python" -m pip download -q --disable-pip-version-check --no-deps \
+            --only-binary=:all: --python-version 3.11 --platform manylinux2014_x86_64 \
+            -d "$DL" "pykx==$PYKX_VERSION" || die "pip download pykx==$PYKX_VERSION failed"
+        wheels=("$DL"/pykx-"$PYKX_VERSION"-*manylinux*x86_64*.whl)
+    fi
+    [ "${#wheels[@]}" -eq 1 ] || die "expected one pykx $PYKX_VERSION wheel in $DL, found ${#wheels[@]}"
+    say "pykx: extracting libe.so and k.h to $PYKX_DIR"
+    mkdir -p "$PYKX_DIR"
+    "$VENV/bin/python" - "${wheels[0]}" "$PYKX_DIR" "$PYKX_WHEEL_SHA256" <<'EOF' || die "extracting from ${wheels[0]} failed"
+import hashlib, os, sys, zipfile
+wheel, dest, want = sys.argv[1:4]
+h = hashlib.sha256()
+with open(wheel, "rb") as f:
+    for chunk in iter(lambda: f.read(1 << 20), b""):
+        h.update(chunk)
+if h.hexdigest() != want:
+    os.remove(wheel)  # so that the next run downloads it again
+    sys.exit(f"sha256 mismatch for {wheel}: got {h.hexdigest()}, want {want}; deleted it")
+members = {"pykx/lib/l64/libe.so": "libe.so", "pykx/include/k.h": "k.h"}
+with zipfile.ZipFile(wheel) as z:
+    for member, name in members.items():
+        tmp = os.path.join(dest, name + ".tmp")
+        with z.open(member) as src, open(tmp, "wb") as out:
+            out.write(src.read())
+        os.chmod(tmp, 0o755 if name.endswith(".so") else 0o644)
+        os.replace(tmp, os.path.join(dest, name))
+EOF
+fi
+say "done"

@@ -1,0 +1,77 @@
+//! Every error the store can report. Each carries one static, NUL-terminated message,
+//! because q's `krr` keeps only the pointer: the text must outlive the call.
+
+use std::ffi::CStr;
+use std::fmt;
+
+macro_rules! errors {
+    ($($variant:ident => $msg:literal,)*) => {
+        /// A failed store operation; `message()` is what q users see after `'`.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Error { $($variant,)* }
+        impl Error {
+            /// The static `prom: …` message, suitable for `krr`.
+            pub fn cstr(self) -> &'static CStr {
+                match self { $(Error::$variant => $msg,)* }
+            }
+            /// Every variant, for tests that check each message once.
+            pub const ALL: &'static [Error] = &[$(Error::$variant,)*];
+        }
+    };
+}
+
+errors! {
+    InvalidMetricName => c"prom: invalid metric name",
+    InvalidLabelName => c"prom: invalid label name",
+    ReservedLabelName => c"prom: reserved label name",
+    DuplicateLabelName => c"prom: duplicate label name",
+    InvalidUnit => c"prom: metric name must end with _<unit>, unit [a-zA-Z0-9_]+",
+    LabelCount => c"prom: label count mismatch",
+    TypeConflict => c"prom: metric exists with another type",
+    LabelConflict => c"prom: metric exists with other label names",
+    NameCollision => c"prom: metric name collides with another metric's samples",
+    UnknownMetric => c"prom: unknown metric",
+    UnknownSeries => c"prom: unknown series",
+    SeriesLimit => c"prom: too many series",
+    NanValue => c"prom: value is NaN",
+    NotFinite => c"prom: value must be finite",
+    NegativeIncrement => c"prom: counter increment must be >= 0",
+    NegativeCounter => c"prom: counter value must be >= 0",
+    CounterDecrease => c"prom: counter cannot decrease",
+    InvalidBuckets => c"prom: buckets must be finite, sorted and unique",
+    InvalidQuantiles => c"prom: quantiles must be in [0,1], sorted and unique",
+    InvalidWindow => c"prom: summary window must be > 0 with 1 to 1024 age buckets",
+    InvalidParams => c"prom: params not valid for this metric type",
+    WrongType => c"prom: operation not supported by this metric type",
+    InvalidSeriesLimit => c"prom: series limit must be >= 1",
+}
+
+impl Error {
+    pub fn message(self) -> &'static str {
+        // The literals above are ASCII; to_str cannot fail.
+        self.cstr().to_str().unwrap_or("prom: error")
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+impl std::error::Error for Error {}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn every_message_is_prefixed_and_distinct() {
+        let mut seen = std::collections::HashSet::new();
+        for e in Error::ALL {
+            assert!(e.message().starts_with("prom: "), "{e:?}");
+            assert!(seen.insert(e.message()), "duplicate message {e:?}");
+        }
+    }
+}

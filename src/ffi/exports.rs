@@ -1,0 +1,1 @@
+//! The qprom_* functions q binds with 2: (see q/prom.q).

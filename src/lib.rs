@@ -1,0 +1,6 @@
+//! qprom: a native kdb+ extension that makes a q process a Prometheus target.
+pub mod error;
+pub mod ffi;
+pub mod metric;
+pub mod registry;
+pub mod expo;

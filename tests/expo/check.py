@@ -1,0 +1,405 @@
+#!/usr/bin/env python3
+"""Validate qprom exposition output against expected content.
+
+Usage:  target/venv/bin/python tests/expo/check.py PATH...
+
+Each PATH is a directory (every case in it, recursively) or one case file.
+A case is an exposition plus the expected content next to it:
+
+  NAME.txt + NAME.txt.json   Prometheus text format 0.0.4
+  NAME.om  + NAME.om.json    OpenMetrics 1.0.0 text
+
+Expected JSON:
+  {"samples":  [{"name": "x_total", "labels": {"a": "v"}, "value": 1.5}, ...],
+   "families": [{"name": "x", "type": "counter", "help": "...", "unit": "..."}]}
+  value: a JSON number, or "+Inf", "-Inf", "NaN", or "any" (only presence is
+  checked).  labels defaults to {}.  In families only "name" is required;
+  "type", "help" and "unit" are checked when present ("unit" only for .om).
+
+Names in the JSON are *literal*: exactly what is written in the exposition.
+  .txt: family name = the name on the TYPE/HELP line; sample names as written.
+        (prometheus_client's 0.0.4 parser renames counters -- family "x_total"
+        becomes "x", and samples of a counter family "x" become "x_total";
+        this script undoes that, so write what the text contains.)
+        Type "untyped" (the parser reports it as "unknown"; both are accepted).
+  .om:  family name = the name on the TYPE line (counter "x", its samples
+        "x_total"/"x_created"; info "x", its sample "x_info").
+
+Checks, per case (all problems are printed, then the case fails):
+  .txt  1. `promtool check metrics` (stdin) -- see PROMTOOL POLICY below.
+        2. prometheus_client.parser.text_string_to_metric_families must not raise.
+  .om   2. prometheus_client.openmetrics.parser.text_string_to_metric_families
+           must not raise (it also enforces `# EOF`, no blank lines, histogram
+           +Inf/_count consistency, canonical "+Inf", info value 1, units...).
+  both  3. The file is valid UTF-8 and ends with "\\n".
+        4. Every sample line of the text yields exactly one parsed sample (the
+           OpenMetrics parser silently drops repeated series, so duplicates are
+           detected by counting lines).
+        5. No family name is produced twice by the parser (catches interleaved
+           families in 0.0.4, which both parsers otherwise accept).
+        6. Samples: the set of (name, labels) parsed equals the set expected,
+           each exactly once; values equal as float64 (NaN == NaN, "any"
+           matches anything; timestamps and exemplars are ignored).
+        7. Families: each expected family is present once, with equal type,
+           help (and unit).  Help is compared after passing the expected help
+           through the same parser (escaped the canonical way), because both
+           parsers lose leading whitespace of HELP and the 0.0.4 parser also
+           loses trailing whitespace -- the formats/parsers cannot carry it.
+
+PROMTOOL POLICY (promtool 2.42, `promtool check metrics`, text 0.0.4 only):
+  promtool first parses the input with the Go expfmt text parser, then lints
+  it with client_golang's promlint.  Outcomes:
+    exit 0  no problems, no output.
+    exit 1  parse error: stderr "error while linting: text format parsing
+            error in line N: ..." (unescaped quote, invalid escape such as \\"
+            or \\t in HELP, second HELP/TYPE for a name, missing final newline,
+            invalid UTF-8, unknown type "unknown", ...).  -> case FAILS.
+    exit 3  parsed fine but lint problems: one "METRIC PROBLEM" line each on
+            stderr.  We split them:
+      naming-convention lint -> printed as a note, case still passes.  These
+        judge the names the user chose, which an exporter must reproduce
+        verbatim; they say nothing about our output's correctness:
+          counter metrics should have "_total" suffix
+          non-counter metrics should not have "_total" suffix
+          metric names should be written in 'snake_case' not 'camelCase'
+          label names should be written in 'snake_case' not 'camelCase'
+          use base unit "..." instead of "..."
+          metric names should not contain abbreviated units
+          metric name should not include type '...'
+          metric names should not contain ':'
+      "no help text" -> fails unless the expected JSON lists that family with
+        an empty (or whitespace-only) help; otherwise we lost a HELP line.
+      anything else -> FAILS.  That is the reserved-name group ("non-histogram
+        metrics should not have "_bucket" suffix", "... "_count"/"_sum"
+        suffix", "... "le" label", "non-summary ... "quantile" label"), which
+        for an exporter usually means a histogram/summary was split or typed
+        wrongly, plus any message this script does not know.
+  promtool is looked up as $PROMTOOL, else `promtool` on PATH.
+
+Output: one PASS/FAIL line per case with details indented below a failure;
+the last line is "N passed, N failed".  Exit status 0 iff all cases passed and
+at least one case was found, else 1.
+"""
+
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from prometheus_client.openmetrics.parser import (
+    text_string_to_metric_families as parse_om,
+)
+from prometheus_client.parser import text_string_to_metric_families as parse_txt
+
+NAMING_LINT = [
+    re.compile(r'^counter metrics should have "_total" suffix$'),
+    re.compile(r'^non-counter metrics should not have "_total" suffix$'),
+    re.compile(r"^metric names should be written in 'snake_case' not 'camelCase'$"),
+    re.compile(r"^label names should be written in 'snake_case' not 'camelCase'$"),
+    re.compile(r'^use base unit ".*" instead of ".*"$'),
+    re.compile(r"^metric names should not contain abbreviated units$"),
+    re.compile(r"^metric name should not include type '.*'$"),
+    re.compile(r"^metric names should not contain ':'$"),
+]
+FORMATS = {".txt": "text 0.0.4", ".om": "OpenMetrics"}
+
+
+class CaseError(Exception):
+    """The case's JSON is malformed (a problem of the test, not of qprom)."""
+
+
+def fmt_labels(labels):
+    return "{" + ",".join(f"{k}={json.dumps(v, ensure_ascii=False)}"
+                          for k, v in sorted(labels.items())) + "}"
+
+
+def fmt_value(v):
+    if isinstance(v, str):
+        return v
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "NaN"
+        if math.isinf(v):
+            return "+Inf" if v > 0 else "-Inf"
+        return repr(v)
+    return repr(v)
+
+
+def expected_value(v, where):
+    if isinstance(v, bool):
+        raise CaseError(f"{where}: value must be a number or string, got {v!r}")
+    if isinstance(v, (int, float)):
+        return float(v)
+    if v == "any":
+        return "any"
+    if v in ("+Inf", "-Inf", "NaN"):
+        return float(v)
+    raise CaseError(f"{where}: bad value {v!r} (number, '+Inf', '-Inf', 'NaN' or 'any')")
+
+
+def values_equal(want, got):
+    if want == "any":
+        return True
+    got = float(got)
+    if math.isnan(want):
+        return math.isnan(got)
+    return want == got
+
+
+def load_expected(path):
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise CaseError(f"{path.name}: cannot read JSON: {e}")
+    if not isinstance(data, dict) or not isinstance(data.get("samples"), list):
+        raise CaseError(f"{path.name}: top level must be an object with a 'samples' list")
+    samples = {}
+    for i, s in enumerate(data["samples"]):
+        where = f"{path.name}: samples[{i}]"
+        if not isinstance(s, dict) or not isinstance(s.get("name"), str) or "value" not in s:
+            raise CaseError(f"{where}: needs 'name' (string) and 'value'")
+        labels = s.get("labels", {})
+        if not isinstance(labels, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
+            raise CaseError(f"{where}: 'labels' must map strings to strings")
+        key = (s["name"], tuple(sorted(labels.items())))
+        if key in samples:
+            raise CaseError(f"{where}: duplicate expected sample {s['name']}{fmt_labels(labels)}")
+        samples[key] = expected_value(s["value"], where)
+    families = data.get("families", [])
+    if not isinstance(families, list):
+        raise CaseError(f"{path.name}: 'families' must be a list")
+    for i, f in enumerate(families):
+        if not isinstance(f, dict) or not isinstance(f.get("name"), str):
+            raise CaseError(f"{path.name}: families[{i}] needs a 'name' string")
+        for k in ("type", "help", "unit"):
+            if k in f and not isinstance(f[k], str):
+                raise CaseError(f"{path.name}: families[{i}].{k} must be a string")
+    return samples, families
+
+
+# ------------------------------------------------------------------ promtool
+
+def run_promtool(raw, expected_families, problems, notes):
+    exe = os.environ.get("PROMTOOL") or shutil.which("promtool")
+    if not exe:
+        problems.append("promtool not found (set $PROMTOOL or run scripts/deps.sh)")
+        return
+    try:
+        p = subprocess.run([exe, "check", "metrics"], input=raw,
+                           capture_output=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        problems.append(f"promtool: could not run: {e}")
+        return
+    out = (p.stdout + p.stderr).decode("utf-8", "replace").strip()
+    if p.returncode == 0:
+        return
+    if p.returncode != 3:
+        problems.append(f"promtool parse error (exit {p.returncode}): {out}")
+        return
+    empty_help = {f["name"] for f in expected_families
+                  if "help" in f and f["help"].strip() == ""}
+    for line in out.splitlines():
+        metric, _, text = line.partition(" ")
+        if any(r.match(text) for r in NAMING_LINT):
+            notes.append(f"promtool naming lint (ignored): {line}")
+        elif text == "no help text" and metric in empty_help:
+            notes.append(f"promtool lint (expected, help is empty): {line}")
+        else:
+            problems.append(f"promtool lint: {line}")
+
+
+# ------------------------------------------------------------------ parsing
+
+def escape_help(h, fmt):
+    h = h.replace("\\", "\\\\").replace("\n", "\\n")
+    return h.replace('"', '\\"') if fmt == ".om" else h
+
+
+def help_through_parser(h, fmt):
+    """What the parser returns for help `h` written with canonical escaping."""
+    try:
+        if fmt == ".txt":
+            text = f"# HELP h {escape_help(h, fmt)}\n# TYPE h gauge\nh 1\n"
+            return list(parse_txt(text))[0].documentation
+        text = f"# TYPE h gauge\n# HELP h {escape_help(h, fmt)}\nh 1\n# EOF\n"
+        return list(parse_om(text))[0].documentation
+    except Exception:
+        return h
+
+
+def txt_counter_type_names(text):
+    names = set()
+    for line in text.split("\n"):
+        parts = line.split()
+        if len(parts) >= 4 and parts[0] == "#" and parts[1] == "TYPE" and parts[3] == "counter":
+            names.add(parts[2])
+    return names
+
+
+def parse(text, fmt):
+    """-> list of (literal family name, type, help, unit, [(name, labels, value)])"""
+    if fmt == ".om":
+        return [(f.name, f.type, f.documentation, f.unit,
+                 [(s.name, dict(s.labels), s.value) for s in f.samples])
+                for f in parse_om(text)]
+    counters = txt_counter_type_names(text)
+    out = []
+    for f in parse_txt(text):
+        name, samples = f.name, [(s.name, dict(s.labels), s.value) for s in f.samples]
+        typ = "untyped" if f.type == "unknown" else f.type
+        if f.type == "counter":
+            # Undo the parser's renaming (see module docstring).
+            if name + "_total" in counters:
+                name = name + "_total"
+            else:
+                samples = [(n[:-len("_total")] if n == name + "_total" else n, l, v)
+                           for n, l, v in samples]
+        out.append((name, typ, f.documentation, f.unit, samples))
+    return out
+
+
+# ------------------------------------------------------------------ a case
+
+def check_case(expo, fmt):
+    problems, notes = [], []
+    exp_path = expo.with_name(expo.name + ".json")
+    if not exp_path.exists():
+        return [f"missing expected file {exp_path.name}"], notes
+    want_samples, want_families = load_expected(exp_path)  # may raise CaseError
+
+    raw = expo.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return [f"not valid UTF-8: {e}"], notes
+    if text and not text.endswith("\n"):
+        problems.append('does not end with "\\n"')
+
+    if fmt == ".txt":
+        run_promtool(raw, want_families, problems, notes)
+
+    try:
+        families = parse(text, fmt)
+    except Exception as e:  # the parsers raise ValueError, sometimes others
+        problems.append(f"{FORMATS[fmt]} parser rejected it: {type(e).__name__}: {e}")
+        return problems, notes
+
+    # Sample lines vs parsed samples.
+    n_lines = sum(1 for line in text.split("\n")
+                  if line.strip() and not line.lstrip().startswith("#"))
+    n_parsed = sum(len(f[4]) for f in families)
+    if n_lines != n_parsed:
+        problems.append(f"{n_lines} sample lines but the parser returned {n_parsed} samples "
+                        "(repeated series are dropped by the OpenMetrics parser)")
+
+    # Families.
+    by_name = {}
+    for f in families:
+        by_name.setdefault(f[0], []).append(f)
+    for name, fs in by_name.items():
+        if len(fs) > 1:
+            problems.append(f"family {name} appears {len(fs)} times (interleaved or repeated)")
+    for wf in want_families:
+        fs = by_name.get(wf["name"])
+        if not fs:
+            problems.append(f"family {wf['name']}: missing (parsed families: "
+                            f"{', '.join(sorted(by_name)) or 'none'})")
+            continue
+        _, typ, doc, unit, _ = fs[0]
+        if "type" in wf:
+            want_t = "untyped" if fmt == ".txt" and wf["type"] == "unknown" else wf["type"]
+            if want_t != typ:
+                problems.append(f"family {wf['name']}: type expected {wf['type']!r}, got {typ!r}")
+        if "help" in wf:
+            want_h = help_through_parser(wf["help"], fmt)
+            if want_h != doc:
+                extra = "" if want_h == wf["help"] else f" (as the parser returns it: {want_h!r})"
+                problems.append(f"family {wf['name']}: help expected {wf['help']!r}{extra}, "
+                                f"got {doc!r}")
+        if "unit" in wf and fmt == ".om" and wf["unit"] != unit:
+            problems.append(f"family {wf['name']}: unit expected {wf['unit']!r}, got {unit!r}")
+
+    # Samples.
+    got = {}
+    for fam in families:
+        for name, labels, value in fam[4]:
+            got.setdefault((name, tuple(sorted(labels.items()))), []).append((fam[0], value))
+    for key, want in want_samples.items():
+        label = key[0] + fmt_labels(dict(key[1]))
+        if key not in got:
+            near = [k[0] + fmt_labels(dict(k[1])) for k in got if k[0] == key[0]]
+            hint = f"; parsed {key[0]} series: {', '.join(near)}" if near else ""
+            problems.append(f"sample {label}: missing{hint}")
+            continue
+        hits = got[key]
+        if len(hits) > 1:
+            problems.append(f"sample {label}: present {len(hits)} times")
+        if not values_equal(want, hits[0][1]):
+            problems.append(f"sample {label}: value expected {fmt_value(want)}, "
+                            f"got {fmt_value(hits[0][1])}")
+    for key, hits in got.items():
+        if key not in want_samples:
+            label = key[0] + fmt_labels(dict(key[1]))
+            problems.append(f"sample {label}: unexpected (family {hits[0][0]}, "
+                            f"value {fmt_value(hits[0][1])})")
+    return problems, notes
+
+
+def find_cases(paths):
+    cases, errors = [], []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files = sorted(q for q in p.rglob("*") if q.is_file())
+            cases += [q for q in files if q.suffix in FORMATS]
+            # expected files without an exposition
+            for q in files:
+                if q.suffix == ".json" and Path(q.stem).suffix in FORMATS \
+                        and not q.with_name(q.stem).exists():
+                    errors.append((q, [f"expected file without exposition {q.stem}"]))
+        elif p.is_file() and p.suffix in FORMATS:
+            cases.append(p)
+        else:
+            errors.append((p, ["not a directory or a .txt/.om case file"]))
+    return cases, errors
+
+
+def main(argv):
+    if len(argv) < 2 or argv[1] in ("-h", "--help"):
+        print(__doc__)
+        return 0 if len(argv) >= 2 else 1
+    cases, errors = find_cases(argv[1:])
+    passed = failed = 0
+    for path, problems in errors:
+        failed += 1
+        print(f"FAIL {path}")
+        for pr in problems:
+            print(f"    {pr}")
+    for expo in cases:
+        try:
+            problems, notes = check_case(expo, expo.suffix)
+        except CaseError as e:
+            problems, notes = [f"bad expected JSON: {e}"], []
+        if problems:
+            failed += 1
+            print(f"FAIL {expo}")
+        else:
+            passed += 1
+            print(f"PASS {expo}")
+        for pr in problems:
+            print(f"    {pr}")
+        for n in notes:
+            print(f"    note: {n}")
+    if not cases and not errors:
+        print("no cases found in " + " ".join(argv[1:]))
+        failed += 1
+    print(f"{passed} passed, {failed} failed")
+    return 0 if failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
