@@ -18,6 +18,7 @@ deps:
 test: deps build
 	$(CARGO) test $(CORE) --release
 	$(MAKE) test-expo
+	tests/expo/selftest.sh
 	@echo "make test: all suites passed"
 
 # Property test: random registries rendered in both formats, checked by promtool and

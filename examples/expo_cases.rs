@@ -218,13 +218,17 @@ fn one_case(r: &mut Rng, out: &str, idx: usize) {
                     om.sample(&format!("{base}_info"), &pairs, Some(1.0));
                 }
                 Value::Histogram(_) | Value::Summary(_) => {
-                    let obs: Vec<f64> = (0..r.below(20)).map(|_| (r.next() % 200_000) as f64 / 100.0 - 100.0).collect();
+                    // Mostly non-negative (durations, sizes); sometimes negative, to cover
+                    // OpenMetrics' rules for negative sums and quantiles.
+                    let shift = if r.below(4) == 0 { 100.0 } else { 0.0 };
+                    let obs: Vec<f64> = (0..r.below(20)).map(|_| (r.next() % 200_000) as f64 / 100.0 - shift).collect();
                     let mut sum = 0.0;
                     for o in &obs {
                         s.observe(*o).unwrap();
                         sum += o;
                     }
-                    for e in [&mut txt, &mut om] {
+                    for (is_om, e) in [(false, &mut txt), (true, &mut om)] {
+                        let negative = sum < 0.0;
                         if t == MetricType::Histogram {
                             for b in buckets.iter().copied().chain([f64::INFINITY]) {
                                 let n = obs.iter().filter(|o| **o <= b).count();
@@ -233,14 +237,27 @@ fn one_case(r: &mut Rng, out: &str, idx: usize) {
                                 e.sample(&format!("{name}_bucket"), &lr, Some(n as f64));
                             }
                         } else {
-                            for q in ["0.5", "0.9", "0.99"] {
-                                let l = with(("quantile", q));
+                            let mut sorted = obs.clone();
+                            sorted.sort_by(f64::total_cmp);
+                            for (q, qs) in [(0.5, "0.5"), (0.9, "0.9"), (0.99, "0.99")] {
+                                let l = with(("quantile", qs));
                                 let lr: Vec<(&str, &str)> = l.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
-                                e.sample(&name, &lr, if obs.is_empty() { Some(f64::NAN) } else { None });
+                                if sorted.is_empty() {
+                                    e.sample(&name, &lr, Some(f64::NAN));
+                                } else {
+                                    // The estimate is within 1% of this exact value; negative
+                                    // estimates are hidden in OpenMetrics.
+                                    let exact = sorted[(q * (sorted.len() - 1) as f64) as usize];
+                                    if !(is_om && exact < 0.0) {
+                                        e.sample(&name, &lr, None);
+                                    }
+                                }
                             }
                         }
-                        e.sample(&format!("{name}_count"), &pairs, Some(obs.len() as f64));
-                        e.sample(&format!("{name}_sum"), &pairs, Some(sum));
+                        if !(is_om && negative) {
+                            e.sample(&format!("{name}_count"), &pairs, Some(obs.len() as f64));
+                            e.sample(&format!("{name}_sum"), &pairs, Some(sum));
+                        }
                     }
                     om.sample(&format!("{name}_created"), &pairs, None);
                 }

@@ -44,6 +44,23 @@ errors! {
     InvalidParams => c"prom: params not valid for this metric type",
     WrongType => c"prom: operation not supported by this metric type",
     InvalidSeriesLimit => c"prom: series limit must be >= 1",
+    // Decoding q arguments (src/ffi/).
+    NameType => c"prom: metric name must be a symbol or string",
+    TargetType => c"prom: expected a metric name (symbol or string) or a series id (long)",
+    LabelsType => c"prom: labels must be a symbol, string, list of them, or a dictionary",
+    LabelNames => c"prom: label names do not match the metric's",
+    HandleWithLabels => c"prom: a series id takes no labels",
+    TextEncoding => c"prom: text must be UTF-8 without NUL bytes",
+    ValueType => c"prom: value must be a number (short, int, long, real or float)",
+    NullValue => c"prom: value is null",
+    ParamsType => c"prom: params must be a list of numbers",
+    UnknownType => c"prom: metric type must be one of counter gauge histogram summary info",
+    DefinitionType => c"prom: metric definition must be a dictionary with symbol keys",
+    UnknownOption => c"prom: unknown key in metric definition",
+    MissingOption => c"prom: metric definition needs `name and `type",
+    OptionType => c"prom: wrong type for a key of the metric definition",
+    FormatType => c"prom: format must be `text or `openmetrics",
+    Internal => c"prom: internal error",
 }
 
 impl Error {

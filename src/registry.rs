@@ -479,6 +479,12 @@ impl Registry {
         params: Option<&Params>,
     ) -> Result<Arc<Series>> {
         let fam = self.family(name)?;
+        self.get_or_create_in(&fam, labels, params)
+    }
+
+    /// [`Registry::get_or_create`] for a family already in hand (no second family lookup,
+    /// so it is safe to call inside [`Registry::with_family`]).
+    pub fn get_or_create_in<S: AsRef<str>>(&self, fam: &Family, labels: &[S], params: Option<&Params>) -> Result<Arc<Series>> {
         if labels.len() != fam.label_names.len() {
             return Err(Error::LabelCount);
         }
@@ -490,7 +496,7 @@ impl Registry {
         if let Ok(s) = fam.get(labels) {
             return Ok(s);
         }
-        self.create_series(&fam, labels, params)
+        self.create_series(fam, labels, params)
     }
 
     fn create_series<S: AsRef<str>>(&self, fam: &Family, labels: &[S], params: Option<&Params>) -> Result<Arc<Series>> {
@@ -577,6 +583,12 @@ fn claimed_names(name: &str, base: &str, t: MetricType) -> Vec<String> {
         v.push(name.to_string());
     }
     v
+}
+
+/// The process-wide registry the q exports and the HTTP listener share.
+pub fn global() -> &'static Arc<Registry> {
+    static GLOBAL: std::sync::OnceLock<Arc<Registry>> = std::sync::OnceLock::new();
+    GLOBAL.get_or_init(|| Arc::new(Registry::new()))
 }
 
 pub fn unix_now() -> f64 {

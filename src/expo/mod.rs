@@ -167,27 +167,36 @@ fn series(b: &mut Vec<u8>, counts: &mut Vec<u64>, qv: &mut Vec<f64>, fam: &Famil
                 b.push(b'\n');
             }
             let count = counts.last().copied().unwrap_or(0);
-            count_sum(b, base, s, count, sum, om);
+            // OpenMetrics: with negative buckets or observations `_sum` is no longer a
+            // counter and must not be exposed (nor `_count` without it).
+            let negative = sum < 0.0 || bounds.first().is_some_and(|b| *b < 0.0);
+            count_sum(b, base, s, count, sum, om, !(om && negative));
         }
         Value::Summary(sm) => {
             let (count, sum) = sm.snapshot_into(qv);
             for (q, v) in sm.params().quantiles.iter().zip(qv.iter()) {
+                // OpenMetrics forbids negative quantile values; text 0.0.4 shows them.
+                if om && *v < 0.0 {
+                    continue;
+                }
                 sample_start(b, base, "", s, Some(("quantile", *q)));
                 write_f64(b, *v);
                 b.push(b'\n');
             }
-            count_sum(b, base, s, count, sum, om);
+            count_sum(b, base, s, count, sum, om, !(om && sum < 0.0));
         }
     }
 }
 
-fn count_sum(b: &mut Vec<u8>, base: &str, s: &Series, count: u64, sum: f64, om: bool) {
-    sample_start(b, base, "_count", s, None);
-    write_u64(b, count);
-    b.push(b'\n');
-    sample_start(b, base, "_sum", s, None);
-    write_f64(b, sum);
-    b.push(b'\n');
+fn count_sum(b: &mut Vec<u8>, base: &str, s: &Series, count: u64, sum: f64, om: bool, show: bool) {
+    if show {
+        sample_start(b, base, "_count", s, None);
+        write_u64(b, count);
+        b.push(b'\n');
+        sample_start(b, base, "_sum", s, None);
+        write_f64(b, sum);
+        b.push(b'\n');
+    }
     if om {
         created(b, base, s);
     }

@@ -1,1 +1,442 @@
-//! The qprom_* functions q binds with 2: (see q/prom.q).
+//! The `qprom_*` functions q binds with `2:` (each bound once in q/prom.q).
+//!
+//! Every export is `extern "C" fn(K, ...) -> K` and goes through [`guard`]: arguments are
+//! decoded and checked, safe code runs, errors come back as `krr` with a static
+//! `prom: …` message, and a panic is caught before it can reach q.
+
+use super::k::{self, Item, KF, KG, KJ};
+use crate::error::{Error, Result};
+use crate::expo::{Encoder, Format};
+use crate::metric::{validate_buckets, MetricType, Params, SummaryParams, Value};
+use crate::registry::{global, FamilyDesc, Registry, Series};
+use kdbplus::api::K;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Duration;
+
+/// The one trampoline: q's error convention for errors and for panics.
+fn guard(f: impl FnOnce() -> Result<K>) -> K {
+    let e = match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(k)) => return k,
+        Ok(Err(e)) => e,
+        Err(_) => Error::Internal,
+    };
+    // SAFETY: krr keeps the pointer; every message is a 'static C string literal.
+    unsafe { kdbplus::api::native::krr(e.cstr().as_ptr()) }
+}
+
+fn reg() -> &'static Registry {
+    global()
+}
+
+/// A series named by metric + labels, or by the id `.prom.addmetric` returned.
+enum Target<'a> {
+    Name(&'a str),
+    Id(u64),
+}
+
+fn target<'a>(x: K) -> Result<Target<'a>> {
+    match k::ty(x) {
+        -7 | -6 => Ok(Target::Id(k::whole(x).map_err(|_| Error::TargetType)? as u64)),
+        -11 | k::KC => Ok(Target::Name(k::text(x, Error::TargetType)?)),
+        _ => Err(Error::TargetType),
+    }
+}
+
+/// Runs `f` on the series; `create` makes a missing labelled series (at zero) first.
+fn on_series<R>(t: K, labels: K, create: bool, f: impl FnOnce(&Series) -> Result<R>) -> Result<R> {
+    match target(t)? {
+        Target::Id(id) => {
+            if !k::is_nothing(labels) {
+                return Err(Error::HandleWithLabels);
+            }
+            reg().with_handle(id, f)?
+        }
+        Target::Name(name) => reg().with_family(name, |fam| {
+            let lb = k::labels(labels, fam.label_names())?;
+            let mut f = Some(f);
+            let mut run = |s: &Series| f.take().map_or(Err(Error::Internal), |f| f(s));
+            match fam.with_series(lb.as_slice(), &mut run) {
+                Err(Error::UnknownSeries) if create => run(&*reg().get_or_create_in(fam, lb.as_slice(), None)?),
+                other => other?,
+            }
+        })?,
+    }
+}
+
+/// `.prom.inc`/`.prom.incr`/updval `+`: add to a counter or gauge.
+#[no_mangle]
+pub extern "C" fn qprom_inc(t: K, labels: K, v: K) -> K {
+    guard(|| {
+        let v = k::num(v)?;
+        on_series(t, labels, true, |s| s.inc(v))?;
+        Ok(k::generic_null())
+    })
+}
+
+/// `.prom.dec`/`.prom.decr`/updval `-`: subtract from a gauge.
+#[no_mangle]
+pub extern "C" fn qprom_dec(t: K, labels: K, v: K) -> K {
+    guard(|| {
+        let v = k::num(v)?;
+        on_series(t, labels, true, |s| s.dec(v))?;
+        Ok(k::generic_null())
+    })
+}
+
+/// `.prom.setv`/updval `:`: set a gauge or counter (a lower counter value is a reset).
+#[no_mangle]
+pub extern "C" fn qprom_set(t: K, labels: K, v: K) -> K {
+    guard(|| {
+        let v = k::num(v)?;
+        on_series(t, labels, true, |s| s.set(v))?;
+        Ok(k::generic_null())
+    })
+}
+
+/// `.prom.obs`/updval `,`: observe one number or a list (all checked before any is recorded).
+#[no_mangle]
+pub extern "C" fn qprom_obs(t: K, labels: K, v: K) -> K {
+    guard(|| {
+        if k::ty(v) < 0 {
+            let x = k::num(v)?;
+            on_series(t, labels, true, |s| s.observe(x))?;
+            return Ok(k::generic_null());
+        }
+        let mut xs = Vec::new();
+        k::nums(v, &mut xs, Error::ValueType)?;
+        if let Some(bad) = xs.iter().find(|x| !x.is_finite()) {
+            return Err(if bad.is_nan() { Error::NanValue } else { Error::NotFinite });
+        }
+        on_series(t, labels, true, |s| {
+            if !matches!(s.value, Value::Histogram(_) | Value::Summary(_)) {
+                return Err(Error::WrongType);
+            }
+            xs.iter().try_for_each(|x| s.observe(*x))
+        })?;
+        Ok(k::generic_null())
+    })
+}
+
+/// Current value (float): counters, gauges, 1 for info; the sum for histograms and summaries.
+#[no_mangle]
+pub extern "C" fn qprom_get(t: K, labels: K) -> K {
+    guard(|| Ok(k::float(on_series(t, labels, false, |s| Ok(s.get()))?)))
+}
+
+/// `.prom.create[dict]`: `name`type mandatory; `help`labels`unit`buckets`quantiles`maxAge
+/// `ageBuckets`limit optional. Returns the name.
+#[no_mangle]
+pub extern "C" fn qprom_create(def: K) -> K {
+    guard(|| {
+        let items = k::dict_items(def)?;
+        let (mut name, mut mtype, mut help, mut unit) = (None, None, "", "");
+        let (mut labels, mut buckets, mut quantiles) = (Vec::new(), None, None);
+        let (mut max_age, mut age_buckets, mut limit) = (None, None, None);
+        for (key, item) in &items {
+            match *key {
+                "name" => name = Some(item_text(item, Error::NameType)?),
+                "type" => {
+                    let t = item_text(item, Error::UnknownType)?;
+                    mtype = Some(MetricType::parse(t).ok_or(Error::UnknownType)?);
+                }
+                "help" => help = item_text(item, Error::OptionType)?,
+                "unit" => unit = item_text(item, Error::OptionType)?,
+                "labels" => {
+                    labels = match item {
+                        Item::K(x) => k::label_names(*x)?,
+                        Item::Sym(s) => vec![*s],
+                        Item::Num(_) => return Err(Error::LabelsType),
+                    }
+                }
+                "buckets" => buckets = Some(item_nums(item)?),
+                "quantiles" => quantiles = Some(item_nums(item)?),
+                "maxAge" => max_age = Some(item_duration(item)?),
+                "ageBuckets" => age_buckets = Some(item_count(item)?),
+                "limit" => limit = Some(item_count(item)?),
+                _ => return Err(Error::UnknownOption),
+            }
+        }
+        let (name, mtype) = match (name, mtype) {
+            (Some(n), Some(t)) => (n, t),
+            _ => return Err(Error::MissingOption),
+        };
+        let params = match mtype {
+            MetricType::Histogram => buckets.map(|b| validate_buckets(&b).map(Params::Buckets)).transpose()?,
+            MetricType::Summary if quantiles.is_some() || max_age.is_some() || age_buckets.is_some() => {
+                let d = SummaryParams::default();
+                Some(Params::Summary(SummaryParams::new(
+                    quantiles.as_deref().unwrap_or(&d.quantiles),
+                    max_age.unwrap_or(d.max_age),
+                    age_buckets.map_or(Ok(d.age_buckets), |n| u32::try_from(n).map_err(|_| Error::InvalidWindow))?,
+                )?))
+            }
+            _ if buckets.is_some() || quantiles.is_some() || max_age.is_some() || age_buckets.is_some() => {
+                return Err(Error::InvalidParams)
+            }
+            _ => None,
+        };
+        let series_limit = limit.map(|n| usize::try_from(n).map_err(|_| Error::InvalidSeriesLimit)).transpose()?;
+        let d = FamilyDesc { name, mtype, help, unit, label_names: &labels, params, series_limit };
+        reg().register(&d)?;
+        Ok(k::sym(name))
+    })
+}
+
+fn item_text<'a>(i: &Item<'a>, err: Error) -> Result<&'a str> {
+    match i {
+        Item::Sym(s) => Ok(s),
+        Item::K(x) => k::text(*x, err),
+        Item::Num(_) => Err(err),
+    }
+}
+
+fn item_nums(i: &Item) -> Result<Vec<f64>> {
+    let mut v = Vec::new();
+    match i {
+        Item::K(x) => k::nums(*x, &mut v, Error::ParamsType)?,
+        Item::Num(n) => v.push(*n),
+        Item::Sym(_) => return Err(Error::ParamsType),
+    }
+    Ok(v)
+}
+
+fn item_count(i: &Item) -> Result<i64> {
+    match i {
+        Item::K(x) => k::whole(*x).map_err(|_| Error::OptionType),
+        _ => Err(Error::OptionType),
+    }
+}
+
+/// A window: a timespan (-16), or a number of seconds.
+fn item_duration(i: &Item) -> Result<Duration> {
+    let secs = match i {
+        Item::K(x) if k::ty(*x) == -16 => k::whole_timespan(*x)? as f64 / 1e9,
+        Item::K(x) => k::num(*x).map_err(|_| Error::OptionType)?,
+        Item::Num(n) => *n,
+        Item::Sym(_) => return Err(Error::OptionType),
+    };
+    if !(secs.is_finite() && secs > 0.0 && secs < 1e10) {
+        return Err(Error::InvalidWindow);
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// `.prom.addmetric[metric;labelvals;params;startval]`: the series (created if absent), with
+/// per-series buckets or quantiles (`params`) and a start value (counter/gauge) or initial
+/// observations (histogram/summary) applied only on creation. Returns the series id.
+#[no_mangle]
+pub extern "C" fn qprom_series(name: K, labels: K, params: K, start: K) -> K {
+    guard(|| {
+        let name = k::text(name, Error::NameType)?;
+        let mut ps = Vec::new();
+        k::nums(params, &mut ps, Error::ParamsType)?;
+        let mut start_vals = Vec::new();
+        k::nums(start, &mut start_vals, Error::ValueType)?;
+        reg().with_family(name, |fam| {
+            let lb = k::labels(labels, fam.label_names())?;
+            if let Ok(s) = fam.get(lb.as_slice()) {
+                return Ok(k::long(s.handle() as i64));
+            }
+            let p = match (fam.metric_type(), ps.is_empty()) {
+                (_, true) => None,
+                (MetricType::Histogram, false) => Some(Params::Buckets(validate_buckets(&ps)?)),
+                (MetricType::Summary, false) => {
+                    let d = match fam.params() {
+                        Params::Summary(d) => d.clone(),
+                        _ => SummaryParams::default(),
+                    };
+                    Some(Params::Summary(SummaryParams::new(&ps, d.max_age, d.age_buckets)?))
+                }
+                _ => return Err(Error::InvalidParams),
+            };
+            // Check the start value before creating anything.
+            let single = matches!(fam.metric_type(), MetricType::Counter | MetricType::Gauge);
+            if single && start_vals.len() > 1 {
+                return Err(Error::ValueType);
+            }
+            if start_vals.iter().any(|v| !single && !v.is_finite()) {
+                return Err(Error::NotFinite);
+            }
+            if let (true, Some(v)) = (single, start_vals.first()) {
+                let probe = Value::new(fam.metric_type(), &Params::None);
+                match &probe {
+                    Value::Counter(c) => c.set(*v).map(drop)?,
+                    Value::Gauge(g) => g.set(*v)?,
+                    _ => {}
+                }
+            }
+            let s = reg().get_or_create_in(fam, lb.as_slice(), p.as_ref())?;
+            for v in &start_vals {
+                match fam.metric_type() {
+                    MetricType::Counter | MetricType::Gauge => s.set(*v)?,
+                    MetricType::Histogram | MetricType::Summary => s.observe(*v)?,
+                    MetricType::Info => return Err(Error::WrongType),
+                }
+            }
+            Ok(k::long(s.handle() as i64))
+        })?
+    })
+}
+
+/// `.prom.del[metric;labels]`: one series, or (labels `::`) the whole family.
+#[no_mangle]
+pub extern "C" fn qprom_del(name: K, labels: K) -> K {
+    guard(|| {
+        let name = k::text(name, Error::NameType)?;
+        if k::ty(labels) == k::NULL {
+            reg().unregister(name)?;
+        } else {
+            let names = reg().family(name)?.label_names().to_vec();
+            let lb = k::labels(labels, &names)?;
+            reg().remove_series(name, lb.as_slice())?;
+        }
+        Ok(k::generic_null())
+    })
+}
+
+/// `.prom.serve[fmt]`: the exposition as a q string; fmt `text (default) or `openmetrics.
+#[no_mangle]
+pub extern "C" fn qprom_render(fmt: K) -> K {
+    guard(|| {
+        let f = match k::ty(fmt) {
+            k::NULL => Format::Text,
+            _ => match k::text(fmt, Error::FormatType)? {
+                "text" | "" => Format::Text,
+                "openmetrics" => Format::OpenMetrics,
+                _ => return Err(Error::FormatType),
+            },
+        };
+        let mut enc = Encoder::new();
+        Ok(k::string(enc.encode(reg(), f)))
+    })
+}
+
+/// `.prom.metrics[]`: one row per series: metric, type, labels (dict), id, value. Counters,
+/// gauges and info give a float; histograms `count`sum`buckets (le!cumulative count);
+/// summaries `count`sum`quantiles (q!estimate).
+#[no_mangle]
+pub extern "C" fn qprom_metrics(_unused: K) -> K {
+    guard(|| {
+        struct Row {
+            metric: String,
+            mtype: &'static str,
+            names: Vec<String>,
+            values: Vec<String>,
+            id: i64,
+            value: RowValue,
+        }
+        enum RowValue {
+            Single(f64),
+            Hist(u64, f64, Vec<f64>, Vec<i64>),
+            Summ(u64, f64, Vec<f64>, Vec<f64>),
+        }
+        // Snapshot in Rust first: the registry can change while q objects are built.
+        let mut rows = Vec::new();
+        let mut scratch = Vec::new();
+        reg().for_each_family(|fam| {
+            fam.for_each_series(|s| {
+                let value = match &s.value {
+                    Value::Histogram(h) => {
+                        let sum = h.snapshot_into(&mut scratch);
+                        let mut le = h.bounds().to_vec();
+                        le.push(f64::INFINITY);
+                        let counts = scratch.iter().map(|c| *c as i64).collect();
+                        RowValue::Hist(scratch.last().copied().unwrap_or(0), sum, le, counts)
+                    }
+                    Value::Summary(sm) => {
+                        let mut q = Vec::new();
+                        let (count, sum) = sm.snapshot_into(&mut q);
+                        RowValue::Summ(count, sum, sm.params().quantiles.to_vec(), q)
+                    }
+                    _ => RowValue::Single(s.get()),
+                };
+                rows.push(Row {
+                    metric: fam.name().to_string(),
+                    mtype: fam.metric_type().as_str(),
+                    names: fam.label_names().iter().map(|n| n.to_string()).collect(),
+                    values: s.labels().iter().map(|v| v.to_string()).collect(),
+                    id: s.handle() as i64,
+                    value,
+                });
+            })
+        });
+        let metric = k::sym_list(rows.iter().map(|r| r.metric.as_str()));
+        let mtype = k::sym_list(rows.iter().map(|r| r.mtype));
+        let labels = k::list(
+            rows.iter()
+                .map(|r| {
+                    k::dict(
+                        k::sym_list(r.names.iter().map(String::as_str)),
+                        k::sym_list(r.values.iter().map(String::as_str)),
+                    )
+                })
+                .collect(),
+        );
+        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        let value = k::list(
+            rows.iter()
+                .map(|r| match &r.value {
+                    RowValue::Single(v) => k::float(*v),
+                    RowValue::Hist(c, s, le, counts) => stats(*c, *s, "buckets", k::dict(k::vector(KF, le), k::vector(KJ, counts))),
+                    RowValue::Summ(c, s, q, v) => stats(*c, *s, "quantiles", k::dict(k::vector(KF, q), k::vector(KF, v))),
+                })
+                .collect(),
+        );
+        Ok(k::table(&["metric", "type", "labels", "id", "value"], vec![metric, mtype, labels, k::vector(KJ, &ids), value]))
+    })
+}
+
+fn stats(count: u64, sum: f64, what: &str, detail: K) -> K {
+    let keys = k::sym_list(["count", "sum", what].into_iter());
+    k::dict(keys, k::list(vec![k::long(count as i64), k::float(sum), detail]))
+}
+
+/// `.prom.metricMeta[]`: one row per family: metric, type, help, unit, labels, params,
+/// limit, series.
+#[no_mangle]
+pub extern "C" fn qprom_meta(_unused: K) -> K {
+    guard(|| {
+        let mut fams = Vec::new();
+        reg().for_each_family(|f| {
+            let params = match f.params() {
+                Params::Buckets(b) => b.to_vec(),
+                Params::Summary(s) => s.quantiles.to_vec(),
+                Params::None => Vec::new(),
+            };
+            fams.push((
+                f.name().to_string(),
+                f.metric_type().as_str(),
+                f.help().to_string(),
+                f.unit().to_string(),
+                f.label_names().iter().map(|l| l.to_string()).collect::<Vec<_>>(),
+                params,
+                f.series_limit() as i64,
+                f.len() as i64,
+            ));
+        });
+        let cols = vec![
+            k::sym_list(fams.iter().map(|f| f.0.as_str())),
+            k::sym_list(fams.iter().map(|f| f.1)),
+            k::list(fams.iter().map(|f| k::string(f.2.as_bytes())).collect()),
+            k::sym_list(fams.iter().map(|f| f.3.as_str())),
+            k::list(fams.iter().map(|f| k::sym_list(f.4.iter().map(String::as_str))).collect()),
+            k::list(fams.iter().map(|f| k::vector(KF, &f.5)).collect()),
+            k::vector(KJ, &fams.iter().map(|f| f.6).collect::<Vec<_>>()),
+            k::vector(KJ, &fams.iter().map(|f| f.7).collect::<Vec<_>>()),
+        ];
+        Ok(k::table(&["metric", "type", "help", "unit", "labels", "params", "limit", "series"], cols))
+    })
+}
+
+/// `.prom.setLimit[n]`: the default series limit for families created afterwards.
+#[no_mangle]
+pub extern "C" fn qprom_limit(n: K) -> K {
+    guard(|| {
+        let n = k::whole(n)?;
+        reg().set_default_series_limit(usize::try_from(n).map_err(|_| Error::InvalidSeriesLimit)?)?;
+        Ok(k::generic_null())
+    })
+}
+
+#[allow(dead_code)]
+const _: i8 = KG;

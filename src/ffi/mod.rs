@@ -5,3 +5,5 @@ pub mod sys;
 
 #[cfg(feature = "q-exports")]
 mod exports;
+#[cfg(feature = "q-exports")]
+mod k;

@@ -88,6 +88,7 @@ import re
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from prometheus_client.openmetrics.parser import (
@@ -184,22 +185,28 @@ def load_expected(path):
 
 # ------------------------------------------------------------------ promtool
 
-def run_promtool(raw, expected_families, problems, notes):
+def run_promtool(path):
+    """-> (exit status or None, output); run concurrently for all .txt cases."""
     exe = os.environ.get("PROMTOOL") or shutil.which("promtool")
     if not exe:
-        problems.append("promtool not found (set $PROMTOOL or run scripts/deps.sh)")
-        return
+        return None, "promtool not found (set $PROMTOOL or run scripts/deps.sh)"
     try:
-        p = subprocess.run([exe, "check", "metrics"], input=raw,
+        p = subprocess.run([exe, "check", "metrics"], input=path.read_bytes(),
                            capture_output=True, timeout=120)
     except (OSError, subprocess.TimeoutExpired) as e:
-        problems.append(f"promtool: could not run: {e}")
+        return None, f"promtool: could not run: {e}"
+    return p.returncode, (p.stdout + p.stderr).decode("utf-8", "replace").strip()
+
+
+def judge_promtool(result, expected_families, problems, notes):
+    rc, out = result
+    if rc is None:
+        problems.append(out)
         return
-    out = (p.stdout + p.stderr).decode("utf-8", "replace").strip()
-    if p.returncode == 0:
+    if rc == 0:
         return
-    if p.returncode != 3:
-        problems.append(f"promtool parse error (exit {p.returncode}): {out}")
+    if rc != 3:
+        problems.append(f"promtool parse error (exit {rc}): {out}")
         return
     empty_help = {f["name"] for f in expected_families
                   if "help" in f and f["help"].strip() == ""}
@@ -265,7 +272,7 @@ def parse(text, fmt):
 
 # ------------------------------------------------------------------ a case
 
-def check_case(expo, fmt):
+def check_case(expo, fmt, promtool_result=None):
     problems, notes = [], []
     exp_path = expo.with_name(expo.name + ".json")
     if not exp_path.exists():
@@ -281,7 +288,7 @@ def check_case(expo, fmt):
         problems.append('does not end with "\\n"')
 
     if fmt == ".txt":
-        run_promtool(raw, want_families, problems, notes)
+        judge_promtool(promtool_result.result(), want_families, problems, notes)
 
     try:
         families = parse(text, fmt)
@@ -379,9 +386,11 @@ def main(argv):
         print(f"FAIL {path}")
         for pr in problems:
             print(f"    {pr}")
+    pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2)
+    promtool = {c: pool.submit(run_promtool, c) for c in cases if c.suffix == ".txt"}
     for expo in cases:
         try:
-            problems, notes = check_case(expo, expo.suffix)
+            problems, notes = check_case(expo, expo.suffix, promtool.get(expo))
         except CaseError as e:
             problems, notes = [f"bad expected JSON: {e}"], []
         if problems:
