@@ -1,0 +1,52 @@
+/ q-level API tests: one boolean per line; the runner exits non-zero on the first false.
+\l prom.q
+.t.n:0;
+.t.ok:{[name;b] .t.n+:1; if[not b~1b; -2 "FAIL ",name; exit 1]}
+/ error text of a call, or `noerr
+.t.err:{[f;args] @[{x . y;`noerr}[f];args;{x}]}
+
+/ KX-compatible API
+.prom.newmetric[`number_tables;`gauge;`region;"number of tables"];
+.t.ok["addmetric returns a long id"; -7h=type id1:.prom.addmetric[`number_tables;`amer;();0f]];
+.t.ok["addmetric is idempotent"; id1=.prom.addmetric[`number_tables;`amer;();5f]];
+id2:.prom.addmetric[`number_tables;`emea;();3f];
+.prom.updval[id1;:;7]; .prom.updval[id2;+;1]; .prom.updval[id2;-;2];
+.t.ok["updval :"; 7f=.prom.getv[id1;::]];
+.t.ok["updval + and -"; 2f=.prom.getv[id2;::]];
+.prom.updval[id1;{x*y};3];
+.t.ok["updval with any function"; 21f=.prom.getv[id1;::]];
+.prom.newmetric[`size_updates;`summary;();"size of updates"];
+ids:.prom.addmetric[`size_updates;();0.25 0.5 0.75;`float$()];
+.prom.updval[ids;,;10 15 20f];
+.t.ok["updval , observes a list"; 45f=.prom.getv[ids;::]];
+.t.ok["type conflict"; "prom: metric exists with another type"~.t.err[.prom.newmetric;(`number_tables;`counter;`region;"x")]];
+
+/ modern API
+.prom.create`name`type`help`labels!(`req_total;`counter;"Requests.";`handler`code);
+.prom.inc[`req_total;`pg`200];
+.prom.incr[`req_total;`code`handler!("200";"pg");2];
+.t.ok["dict and positional labels hit one series"; 3f=.prom.getv[`req_total;`pg`200]];
+.t.ok["counters refuse decrease"; "prom: counter cannot decrease"~.t.err[.prom.dec;(`req_total;`pg`200)]];
+.t.ok["negative increment"; "prom: counter increment must be >= 0"~.t.err[.prom.incr;(`req_total;`pg`200;-1)]];
+.t.ok["null value"; "prom: value is null"~.t.err[.prom.incr;(`req_total;`pg`200;0N)]];
+.t.ok["label count"; "prom: label count mismatch"~.t.err[.prom.inc;(`req_total;`pg)]];
+.t.ok["unknown metric"; "prom: unknown metric"~.t.err[.prom.inc;(`nope;`a)]];
+.t.ok["wrong value type"; "prom: value must be a number (short, int, long, real or float)"~.t.err[.prom.incr;(`req_total;`pg`200;`x)]];
+.t.ok["errors change nothing"; 3f=.prom.getv[`req_total;`pg`200]];
+.prom.create`name`type`buckets!(`lat_seconds;`histogram;0.1 1 10f);
+.prom.obs[`lat_seconds;();0.05 0.5 5 50f];
+m:select from .prom.metrics[] where metric=`lat_seconds;
+.t.ok["histogram in metrics[]"; 1 2 3 4~value (first m`value)`buckets];
+.t.ok["serve has the bucket line"; 0<count ss[.prom.serve[];"lat_seconds_bucket{le=\"+Inf\"} 4"]];
+.t.ok["openmetrics ends with # EOF"; "# EOF\n"~-6#.prom.serve`openmetrics];
+.t.ok["metricMeta lists families"; all `number_tables`size_updates`req_total`lat_seconds in exec metric from .prom.metricMeta[]];
+.prom.del[`req_total;`pg`200];
+.t.ok["del removes a series"; "prom: unknown series"~.t.err[.prom.getv;(`req_total;`pg`200)]];
+.prom.del[`req_total;::];
+.t.ok["del removes a metric"; not `req_total in exec metric from .prom.metricMeta[]];
+/ peach: updates from secondary threads are exact (run q with -s 2 or more)
+.prom.create`name`type!(`par_total;`counter);
+{.prom.incr[`par_total;();1]} peach til 10000;
+.t.ok["peach updates are exact"; 10000f=.prom.getv[`par_total;()]];
+-1 "tests/q/test_api.q: ",string[.t.n]," passed, 0 failed";
+exit 0
