@@ -19,6 +19,8 @@ test: deps build
 	$(CARGO) test $(CORE) --release
 	$(MAKE) test-expo
 	tests/expo/selftest.sh
+	tests/host/run.sh --valgrind
+	tests/q/run.sh
 	@echo "make test: all suites passed"
 
 # Property test: random registries rendered in both formats, checked by promtool and

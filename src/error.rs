@@ -61,6 +61,7 @@ errors! {
     OptionType => c"prom: wrong type for a key of the metric definition",
     FormatType => c"prom: format must be `text or `openmetrics",
     Internal => c"prom: internal error",
+    PollSetup => c"prom: could not put the poll eventfd on q's event loop",
 }
 
 impl Error {

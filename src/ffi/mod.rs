@@ -7,3 +7,5 @@ pub mod sys;
 mod exports;
 #[cfg(feature = "q-exports")]
 mod k;
+#[cfg(feature = "q-exports")]
+mod poll;
