@@ -61,6 +61,11 @@ errors! {
     OptionType => c"prom: wrong type for a key of the metric definition",
     FormatType => c"prom: format must be `text or `openmetrics",
     Internal => c"prom: internal error",
+    ConfigKey => c"prom: unknown configuration key",
+    ConfigType => c"prom: wrong type for a configuration key",
+    ListenerRunning => c"prom: listener already running: .prom.stop[] first",
+    PollFnType => c"prom: poll callback must be a q function or (::)",
+    RequestType => c"prom: expected .z.ph's (requestText;headerDictionary)",
     PollSetup => c"prom: could not put the poll eventfd on q's event loop",
 }
 

@@ -4,3 +4,5 @@ pub mod ffi;
 pub mod metric;
 pub mod registry;
 pub mod expo;
+pub mod http;
+pub mod process;

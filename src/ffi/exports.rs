@@ -14,7 +14,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
 /// The one trampoline: q's error convention for errors and for panics.
-fn guard(f: impl FnOnce() -> Result<K>) -> K {
+pub(super) fn guard(f: impl FnOnce() -> Result<K>) -> K {
     let e = match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(k)) => return k,
         Ok(Err(e)) => e,

@@ -395,3 +395,8 @@ pub fn whole_timespan(k: K) -> Result<i64> {
     }
     Ok(v)
 }
+
+/// A boolean atom's value.
+pub fn boolean(k: K) -> bool {
+    atom::<u8>(k) != 0
+}

@@ -9,3 +9,5 @@ mod exports;
 mod k;
 #[cfg(feature = "q-exports")]
 mod poll;
+#[cfg(feature = "q-exports")]
+mod server;

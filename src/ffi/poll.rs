@@ -166,3 +166,17 @@ fn eventfd_drain(fd: i32) {
     // SAFETY: reads 8 bytes into a local from a non-blocking eventfd.
     let _ = unsafe { libc::read(fd, &mut v as *mut u64 as *mut libc::c_void, 8) };
 }
+
+impl crate::http::PollHook for Bridge {
+    fn poll(&self, timeout: Duration) -> crate::http::PollOutcome {
+        use crate::http::PollOutcome;
+        match self.request(timeout) {
+            Polled::Done => PollOutcome::Done,
+            Polled::TimedOut => PollOutcome::TimedOut,
+            Polled::Unavailable => PollOutcome::Failed,
+        }
+    }
+    fn cancel(&self) {
+        self.close();
+    }
+}

@@ -1,0 +1,172 @@
+//! Exports that serve scrapes: the dedicated listener (`qprom_start`, `qprom_stop`) and
+//! the response for a scrape arriving on q's own port through `.z.ph` (`qprom_http`).
+
+use super::exports::guard;
+use super::k::{self, Item};
+use super::poll;
+use crate::error::{Error, Result};
+use crate::http::{self, HttpConfig, PollHook, Server};
+use crate::registry::global;
+use kdbplus::api::K;
+use parking_lot::Mutex;
+use std::sync::Arc;
+use std::time::Duration;
+
+static SERVER: Mutex<Option<Server>> = Mutex::new(None);
+/// The metrics path `.z.ph` answers on q's own port, without the leading `/`.
+static Q_PATH: Mutex<Option<String>> = Mutex::new(None);
+static PROCESS: Mutex<Option<crate::process::ProcessMetrics>> = Mutex::new(None);
+
+/// `start[config;pollfn] -> port`. config: a dictionary (or `::` for defaults) of
+/// `port`bind`path`workers`maxInFlight`timeout`maxRequestBytes`pollTimeout`gzip
+/// `processMetrics; pollfn: the unary q function run on q's main thread before each
+/// scrape (`::` for none). `port` 0 picks a free port; the port in use is returned.
+#[no_mangle]
+pub extern "C" fn qprom_start(config: K, pollfn: K) -> K {
+    guard(|| {
+        let cfg = http_config(config)?;
+        let poll_wanted = match k::ty(pollfn) {
+            k::NULL => false,
+            100..=112 => true,
+            _ => return Err(Error::PollFnType),
+        };
+        let mut server = SERVER.lock();
+        if server.is_some() {
+            return Err(Error::ListenerRunning);
+        }
+        *Q_PATH.lock() = Some(cfg.path.trim_start_matches('/').to_string());
+        let hook: Option<Arc<dyn PollHook>> = if poll_wanted { Some(poll::start(pollfn)?) } else { None };
+        match Server::start(cfg, global().clone(), hook) {
+            Ok(s) => {
+                let port = s.local_port();
+                *server = Some(s);
+                Ok(k::long(port as i64))
+            }
+            Err(e) => {
+                poll::stop();
+                // SAFETY: krr keeps the pointer; StartError messages are 'static.
+                Ok(unsafe { kdbplus::api::native::krr(e.message().as_ptr()) })
+            }
+        }
+    })
+}
+
+/// `stop[]`: stops the listener (threads joined, port free) and the poll bridge.
+/// Does nothing when nothing runs.
+#[no_mangle]
+pub extern "C" fn qprom_stop(_unused: K) -> K {
+    guard(|| {
+        let server = SERVER.lock().take();
+        if let Some(s) = server {
+            // Server::stop cancels the poll hook first, so no worker waits on this thread.
+            s.stop();
+        }
+        poll::stop();
+        Ok(k::generic_null())
+    })
+}
+
+/// `http[(requestText;headers)] -> response or ::`: the complete HTTP response when the
+/// request is for the metrics path (any query string ignored), `::` otherwise so that
+/// `.z.ph` passes it on. Format and gzip follow the request's Accept headers.
+#[no_mangle]
+pub extern "C" fn qprom_http(req: K) -> K {
+    guard(|| {
+        if k::ty(req) != k::KG || k::len(req) < 2 {
+            return Err(Error::RequestType);
+        }
+        let parts = k::kids(req);
+        let text = k::text(parts[0], Error::RequestType)?;
+        let path = text.split('?').next().unwrap_or("").trim_start_matches('/');
+        let want = Q_PATH.lock().clone().unwrap_or_else(|| "metrics".to_string());
+        if path != want {
+            return Ok(k::generic_null());
+        }
+        let (mut accept, mut encoding) = ("", "");
+        if let Ok(items) = k::dict_items(parts[1]) {
+            for (key, v) in items {
+                let val = match v {
+                    Item::K(x) => k::text(x, Error::RequestType).unwrap_or(""),
+                    Item::Sym(s) => s,
+                    Item::Num(_) => "",
+                };
+                if key.eq_ignore_ascii_case("accept") {
+                    accept = val;
+                } else if key.eq_ignore_ascii_case("accept-encoding") {
+                    encoding = val;
+                }
+            }
+        }
+        {
+            let mut p = PROCESS.lock();
+            if p.is_none() {
+                *p = crate::process::register(global()).ok();
+            }
+            if let Some(p) = p.as_ref() {
+                p.update();
+            }
+        }
+        Ok(k::string(&http::q_port_response(global(), accept, encoding, false)))
+    })
+}
+
+fn http_config(d: K) -> Result<HttpConfig> {
+    let mut c = HttpConfig::default();
+    if k::ty(d) == k::NULL {
+        return Ok(c);
+    }
+    let items = k::dict_items(d).map_err(|_| Error::ConfigType)?;
+    for (key, v) in &items {
+        match *key {
+            "port" => c.port = u16::try_from(count(v)?).map_err(|_| Error::ConfigType)?,
+            "bind" => c.bind = text(v)?.to_string(),
+            "path" => c.path = text(v)?.to_string(),
+            "workers" => c.workers = usize::try_from(count(v)?).map_err(|_| Error::ConfigType)?,
+            "maxInFlight" => c.max_in_flight = usize::try_from(count(v)?).map_err(|_| Error::ConfigType)?,
+            "maxRequestBytes" => c.max_request_bytes = usize::try_from(count(v)?).map_err(|_| Error::ConfigType)?,
+            "timeout" => c.timeout = duration(v)?,
+            "pollTimeout" => c.poll_timeout = duration(v)?,
+            "gzip" => c.gzip = flag(v)?,
+            "processMetrics" => c.process_metrics = flag(v)?,
+            _ => return Err(Error::ConfigKey),
+        }
+    }
+    Ok(c)
+}
+
+fn count(v: &Item) -> Result<i64> {
+    match v {
+        Item::K(x) => k::whole(*x).map_err(|_| Error::ConfigType),
+        Item::Num(n) if n.fract() == 0.0 && n.is_finite() => Ok(*n as i64),
+        _ => Err(Error::ConfigType),
+    }
+}
+
+fn text<'a>(v: &Item<'a>) -> Result<&'a str> {
+    match v {
+        Item::Sym(s) => Ok(s),
+        Item::K(x) => k::text(*x, Error::ConfigType),
+        Item::Num(_) => Err(Error::ConfigType),
+    }
+}
+
+fn flag(v: &Item) -> Result<bool> {
+    match v {
+        Item::K(x) if k::ty(*x) == -1 => Ok(k::boolean(*x)),
+        _ => Err(Error::ConfigType),
+    }
+}
+
+/// A timespan, or seconds as a number; positive and below ~3 years.
+fn duration(v: &Item) -> Result<Duration> {
+    let secs = match v {
+        Item::K(x) if k::ty(*x) == -16 => k::whole_timespan(*x)? as f64 / 1e9,
+        Item::K(x) => k::num(*x).map_err(|_| Error::ConfigType)?,
+        Item::Num(n) => *n,
+        Item::Sym(_) => return Err(Error::ConfigType),
+    };
+    if !(secs.is_finite() && secs > 0.0 && secs < 1e8) {
+        return Err(Error::ConfigType);
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
