@@ -11,3 +11,5 @@ mod k;
 mod poll;
 #[cfg(feature = "q-exports")]
 mod server;
+#[cfg(feature = "q-exports")]
+mod instrument;

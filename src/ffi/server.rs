@@ -13,8 +13,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 static SERVER: Mutex<Option<Server>> = Mutex::new(None);
-/// The metrics path `.z.ph` answers on q's own port, without the leading `/`.
-static Q_PATH: Mutex<Option<String>> = Mutex::new(None);
 static PROCESS: Mutex<Option<crate::process::ProcessMetrics>> = Mutex::new(None);
 
 /// `start[config;pollfn] -> port`. config: a dictionary (or `::` for defaults) of
@@ -34,7 +32,6 @@ pub extern "C" fn qprom_start(config: K, pollfn: K) -> K {
         if server.is_some() {
             return Err(Error::ListenerRunning);
         }
-        *Q_PATH.lock() = Some(cfg.path.trim_start_matches('/').to_string());
         let hook: Option<Arc<dyn PollHook>> = if poll_wanted { Some(poll::start(pollfn)?) } else { None };
         match Server::start(cfg, global().clone(), hook) {
             Ok(s) => {
@@ -66,9 +63,9 @@ pub extern "C" fn qprom_stop(_unused: K) -> K {
     })
 }
 
-/// `http[(requestText;headers)] -> response or ::`: the complete HTTP response when the
-/// request is for the metrics path (any query string ignored), `::` otherwise so that
-/// `.z.ph` passes it on. Format and gzip follow the request's Accept headers.
+/// `http[(requestText;headers)] -> response`: the complete HTTP response to a metrics
+/// request that reached q's own port (prom.q's `.z.ph` decides which paths are metrics).
+/// Format and gzip follow the request's Accept and Accept-Encoding headers.
 #[no_mangle]
 pub extern "C" fn qprom_http(req: K) -> K {
     guard(|| {
@@ -76,12 +73,7 @@ pub extern "C" fn qprom_http(req: K) -> K {
             return Err(Error::RequestType);
         }
         let parts = k::kids(req);
-        let text = k::text(parts[0], Error::RequestType)?;
-        let path = text.split('?').next().unwrap_or("").trim_start_matches('/');
-        let want = Q_PATH.lock().clone().unwrap_or_else(|| "metrics".to_string());
-        if path != want {
-            return Ok(k::generic_null());
-        }
+        k::text(parts[0], Error::RequestType)?;
         let (mut accept, mut encoding) = ("", "");
         if let Ok(items) = k::dict_items(parts[1]) {
             for (key, v) in items {
