@@ -635,11 +635,17 @@ pub fn hash_labels<S: AsRef<str>>(labels: &[S]) -> u64 {
             w.copy_from_slice(c);
             h = mix(h ^ u64::from_le_bytes(w));
         }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut w = [0u8; 8];
-            w[..rest.len()].copy_from_slice(rest);
-            h = mix(h ^ u64::from_le_bytes(w));
+        // The tail in fixed-size loads (a variable-length copy would be a memcpy call):
+        // two overlapping 4-byte reads, or three single bytes when shorter.
+        let r = chunks.remainder();
+        let n = r.len();
+        if n >= 4 {
+            let head = u32::from_le_bytes([r[0], r[1], r[2], r[3]]) as u64;
+            let tail = u32::from_le_bytes([r[n - 4], r[n - 3], r[n - 2], r[n - 1]]) as u64;
+            h = mix(h ^ head ^ (tail << 32));
+        } else if n > 0 {
+            let w = r[0] as u64 | (r[n / 2] as u64) << 8 | (r[n - 1] as u64) << 16;
+            h = mix(h ^ w);
         }
     }
     h

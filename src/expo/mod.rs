@@ -160,9 +160,20 @@ fn series(b: &mut Vec<u8>, counts: &mut Vec<u64>, qv: &mut Vec<f64>, fam: &Famil
         Value::Histogram(h) => {
             let sum = h.snapshot_into(counts);
             let bounds = h.bounds();
-            for (i, c) in counts.iter().enumerate() {
-                let le = bounds.get(i).copied().unwrap_or(f64::INFINITY);
-                sample_start(b, base, "_bucket", s, Some(("le", le)));
+            // `name_bucket{labels,` once per series, then one copy per bucket.
+            let start = b.len();
+            b.extend_from_slice(base.as_bytes());
+            b.extend_from_slice(b"_bucket{");
+            if !s.label_text().is_empty() {
+                b.extend_from_slice(s.label_text().as_bytes());
+                b.push(b',');
+            }
+            let prefix_len = b.len() - start;
+            for (i, (c, le)) in counts.iter().zip(h.le_text().iter()).enumerate() {
+                if i > 0 {
+                    b.extend_from_within(start..start + prefix_len);
+                }
+                b.extend_from_slice(le.as_bytes());
                 write_u64(b, *c);
                 b.push(b'\n');
             }
@@ -204,6 +215,6 @@ fn count_sum(b: &mut Vec<u8>, base: &str, s: &Series, count: u64, sum: f64, om: 
 
 fn created(b: &mut Vec<u8>, base: &str, s: &Series) {
     sample_start(b, base, "_created", s, None);
-    write_f64(b, s.created());
+    num::write_timestamp(b, s.created());
     b.push(b'\n');
 }

@@ -11,7 +11,7 @@ pub fn write_f64(out: &mut Vec<u8>, v: f64) {
         out.extend_from_slice(b"NaN");
     } else if v.is_infinite() {
         out.extend_from_slice(if v > 0.0 { b"+Inf" } else { b"-Inf" });
-    } else if v.fract() == 0.0 && v.abs() < TWO_128 {
+    } else if v.abs() < TWO_128 && (v as i128) as f64 == v {
         if v < 0.0 {
             out.push(b'-');
         }
@@ -19,6 +19,35 @@ pub fn write_f64(out: &mut Vec<u8>, v: f64) {
     } else {
         out.extend_from_slice(ryu::Buffer::new().format_finite(v).as_bytes());
     }
+}
+
+/// A unix timestamp in seconds, to the microsecond, in fixed point (`1700000000.5`):
+/// cheaper than shortest round-trip and exact enough for `_created`.
+#[inline]
+pub fn write_timestamp(out: &mut Vec<u8>, secs: f64) {
+    if !(0.0..1e12).contains(&secs) {
+        return write_f64(out, secs);
+    }
+    let micros = (secs * 1e6).round() as u64;
+    write_u64(out, micros / 1_000_000);
+    let mut frac = micros % 1_000_000;
+    if frac == 0 {
+        return;
+    }
+    let mut digits = 6;
+    while frac % 10 == 0 {
+        frac /= 10;
+        digits -= 1;
+    }
+    out.push(b'.');
+    let mut buf = [b'0'; 6];
+    let mut i = digits;
+    while i > 0 {
+        i -= 1;
+        buf[i] = b'0' + (frac % 10) as u8;
+        frac /= 10;
+    }
+    out.extend_from_slice(&buf[..digits]);
 }
 
 #[inline]
@@ -48,6 +77,21 @@ mod tests {
         assert_eq!(f(2f64.powi(60)), "1152921504606846976");
         assert_eq!(f(1e20), "100000000000000000000");
         assert_eq!(f(1e300), "1e300");
+    }
+
+    #[test]
+    fn timestamps() {
+        let t = |v: f64| {
+            let mut b = Vec::new();
+            write_timestamp(&mut b, v);
+            String::from_utf8(b).unwrap()
+        };
+        assert_eq!(t(1700000000.5), "1700000000.5");
+        assert_eq!(t(1700000000.0), "1700000000");
+        assert_eq!(t(1700000000.000001), "1700000000.000001");
+        assert_eq!(t(1700000000.25), "1700000000.25");
+        assert_eq!(t(0.05), "0.05");
+        assert_eq!(t(-1.0), "-1");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The only code that is `unsafe`: q's C API (the `qprom_*` exports, behind the
 //! `q-exports` feature) and the few libc calls the safe layers need (`sys`).
 
+pub mod spin;
 pub mod sys;
 
 #[cfg(feature = "q-exports")]

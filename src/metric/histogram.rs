@@ -5,13 +5,15 @@
 //! `_count` always equals the `+Inf` bucket, even while other threads observe.
 
 use crate::error::{Error, Result};
-use parking_lot::Mutex;
+use crate::ffi::spin::SpinLock;
 use std::sync::Arc;
 
 #[derive(Debug)]
 pub struct Histogram {
     bounds: Arc<[f64]>,
-    state: Mutex<State>,
+    state: SpinLock<State>,
+    /// `le="<bound>"` for each bound and `+Inf`, rendered once: a scrape copies bytes.
+    le_text: Box<[Box<str>]>,
 }
 
 #[derive(Debug)]
@@ -38,11 +40,27 @@ impl Histogram {
     /// `bounds` must come from [`validate_buckets`].
     pub fn new(bounds: Arc<[f64]>) -> Self {
         let counts = vec![0u64; bounds.len() + 1].into_boxed_slice();
-        Histogram { bounds, state: Mutex::new(State { counts, sum: 0.0 }) }
+        let le_text = bounds
+            .iter()
+            .copied()
+            .chain([f64::INFINITY])
+            .map(|b| {
+                let mut v = b"le=\"".to_vec();
+                crate::expo::num::write_f64(&mut v, b);
+                v.extend_from_slice(b"\"} ");
+                String::from_utf8(v).unwrap_or_default().into_boxed_str()
+            })
+            .collect();
+        Histogram { bounds, state: SpinLock::new(State { counts, sum: 0.0 }), le_text }
     }
 
     pub fn bounds(&self) -> &[f64] {
         &self.bounds
+    }
+
+    /// `le="…"} ` per bucket (the end of a bucket line's label set), `+Inf` last.
+    pub fn le_text(&self) -> &[Box<str>] {
+        &self.le_text
     }
 
     /// Records a finite observation.
