@@ -33,6 +33,20 @@
 .prom.i.meta:.prom.LIB 2:(`qprom_meta;1);
 / limit[n:long] -> ::                       default series limit for new metrics
 .prom.i.limit:.prom.LIB 2:(`qprom_limit;1);
+/ start[config:dict|::;pollfn] -> port      dedicated listener; pollfn runs on this thread
+.prom.i.start:.prom.LIB 2:(`qprom_start;2);
+/ stop[::] -> ::                            listener stopped, threads joined, port free
+.prom.i.stop:.prom.LIB 2:(`qprom_stop;1);
+/ http[(requestText;headers)] -> string     whole HTTP response for .z.ph
+.prom.i.http:.prom.LIB 2:(`qprom_http;1);
+/ defaults[naming;buckets;info:dict] -> :: registers the default metrics
+.prom.i.defaults:.prom.LIB 2:(`qprom_defaults;3);
+/ request[handler;t0:timestamp;failed:bool] -> ::   one wrapped handler call
+.prom.i.request:.prom.LIB 2:(`qprom_request;3);
+/ conn[event:`po`pc`wo`wc] -> ::
+.prom.i.conn:.prom.LIB 2:(`qprom_conn;1);
+/ sample[.Q.w[];queueBytes;openCounts|::] -> ::      the default on_poll update
+.prom.i.sample:.prom.LIB 2:(`qprom_sample;3);
 
 / ---- KX exporter API (drop-in) -----------------------------------------------------
 / newmetric[metric;metrictype;labelnames;help]
@@ -44,11 +58,11 @@
 / updval[id;func;arg]: : + - , go straight to the store; any other f sets f[current;arg].
 / id: what addmetric returned, or the name of an unlabelled metric.
 .prom.updval:{[id;func;arg]
-  $[func~(:);.prom.i.set[id;::;arg];
-    func~(+);.prom.i.inc[id;::;arg];
-    func~(-);.prom.i.dec[id;::;arg];
-    func~(,);.prom.i.obs[id;::;arg];
-    .prom.i.set[id;::;func[.prom.i.get[id;::];arg]]];}
+  $[func~(:);.prom.i.set[id;(::);arg];
+    func~(+);.prom.i.inc[id;(::);arg];
+    func~(-);.prom.i.dec[id;(::);arg];
+    func~(,);.prom.i.obs[id;(::);arg];
+    .prom.i.set[id;(::);func[.prom.i.get[id;(::)];arg]]];}
 
 / ---- modern API -----------------------------------------------------------------------
 / labels: a dictionary (name!value), or values in order: a symbol, a string, a list of
@@ -66,3 +80,90 @@
 .prom.metricMeta:.prom.i.meta                     / metricMeta[] -> table
 .prom.serve:.prom.i.render                        / serve[] or serve`openmetrics -> string
 .prom.setLimit:.prom.i.limit                      / setLimit[n]
+
+/ ---- event handlers ----------------------------------------------------------------------
+/ Hooks, as KX's exporter names them: .prom.on_poll[msg], .prom.on_po[hdl] (pc wo wc),
+/ .prom.before_X[msg] -> tmp, .prom.after_X[tmp;msg;res], and .prom.error_X[tmp;msg;err]
+/ when the original handler signals (X: pg ps ph pp ws ts; ts gets the timestamp).
+/ Assign any of them, before or after .prom.init. The defaults below record the standard
+/ metrics; a hook that signals is counted (qprom_hook_errors_total) and never breaks the
+/ request it observes. Defaults are set only where the user has not defined the hook.
+.prom.i.def:{[n;f] if[not n in key`.prom;(` sv`.prom,n)set f]}
+.prom.i.def[`on_poll;{[msg].prom.i.sample[.Q.w[];sum value sum each .z.W;(::)];}];
+{.prom.i.def[`$"on_",string x;{[e;hdl].prom.i.conn e}x]}each`po`pc`wo`wc;
+{.prom.i.def[`$"before_",string x;{[msg].z.p}];
+ .prom.i.def[`$"after_",string x;{[h;tmp;msg;res]if[-12h=type tmp;.prom.i.request[h;tmp;0b]];}x];
+ .prom.i.def[`$"error_",string x;{[h;tmp;msg;err]if[-12h=type tmp;.prom.i.request[h;tmp;1b]];}x]}each`pg`ps`ph`pp`ws`ts;
+
+/ hook callers: the user's hook is looked up at each call (so reassignment works) and trapped
+.prom.i.hookfail:{[n;e]@[.prom.i.inc[`qprom_hook_errors_total;n];1;{}];}
+.prom.i.hook1:{[n;x]@[.prom n;x;.prom.i.hookfail n]}
+.prom.i.hook3:{[n;a;b;c].[.prom n;(a;b;c);.prom.i.hookfail n]}
+
+/ wrappers, projected on the hook names and the original handler f
+/ pg ps pp ws ts: the original's result, or its error re-signalled unchanged
+.prom.i.wrap:{[hs;f;x]
+  tmp:.prom.i.hook1[hs 0;x];
+  r:@[{(1b;x y)}f;x;{(0b;x)}];
+  $[r 0;[.prom.i.hook3[hs 1;tmp;x;r 1];r 1];[.prom.i.hook3[hs 2;tmp;x;r 1];'r 1]]}
+/ ph: the metrics path is answered here (after on_poll), every other path goes on
+.prom.i.ph:{[f;x]$[.prom.i.qpath~first"?"vs x 0;[.prom.i.hook1[`on_poll;x];.prom.i.http x];.prom.i.wrap[`before_ph`after_ph`error_ph;f;x]]}
+/ po pc wo wc: the hook, then the original
+.prom.i.conn1:{[n;f;h].prom.i.hook1[n;h];f h}
+/ exit: stop the listener cleanly, then the original
+.prom.i.exit:{[f;x]@[.prom.stop;(::);{}];f x}
+
+/ what q does when a handler is not defined; (::) where q has no callable default
+/ (.z.pp, .z.ws are then left alone; .z.ph always exists, from q.k)
+.prom.i.default:`pg`ps`ph`pp`ws`ts`po`pc`wo`wc`exit!(value;value;{[x]"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"};(::);(::);{[x]};{[x]};{[x]};{[x]};{[x]};{[x]})
+.prom.i.wrapper:{[z;f]$[z in`pg`ps`pp`ws`ts;.prom.i.wrap[`$("before_";"after_";"error_"),\:string z;f];
+  z=`ph;.prom.i.ph f; z=`exit;.prom.i.exit f; .prom.i.conn1[`$"on_",string z;f]]}
+
+/ state survives a reload of this script
+.prom.i.on:@[get;`.prom.i.on;0b];
+.prom.i.orig:@[get;`.prom.i.orig;()!()];    / handler -> original, or ` when it was undefined
+.prom.i.mine:@[get;`.prom.i.mine;()!()];    / handler -> the wrapper we installed
+.prom.i.qpath:@[get;`.prom.i.qpath;"metrics"];
+
+.prom.i.wrapone:{[z]
+  n:` sv`.z,z;
+  o:@[get;n;{[e]`}];
+  f:$[-11h=type o;.prom.i.default z;o];
+  if[(::)~f;:(::)];
+  .prom.i.orig[z]:o;
+  .prom.i.mine[z]:w:.prom.i.wrapper[z;f];
+  n set w;}
+.prom.i.unwrapone:{[z]
+  n:` sv`.z,z;
+  / a handler the user replaced after init is theirs: leave it
+  if[.prom.i.mine[z]~@[get;n;{[e]`}];$[-11h=type o:.prom.i.orig z;system"x ",string n;n set o]];}
+
+/ ---- init and stop ------------------------------------------------------------------------
+.prom.i.listenkeys:`port`bind`path`workers`maxInFlight`timeout`maxRequestBytes`pollTimeout`gzip`processMetrics
+.prom.i.qkeys:`naming`buckets`handlers`limit`defaults
+.prom.i.poll:{[x].prom.i.hook1[`on_poll;(.prom.i.qpath;()!())];}
+
+/ init[] or init[config]: wrap the .z handlers, register the default metrics and, with
+/ `port, start the dedicated listener (else /metrics is served on q's own port by .z.ph).
+/ config keys: port bind path workers maxInFlight timeout maxRequestBytes pollTimeout gzip
+/ processMetrics (the listener; see docs/reference.md), naming (`standard or `kx), buckets
+/ (request-duration bounds, seconds), handlers (which of pg ps ph pp ws ts po pc wo wc),
+/ limit (default series limit), defaults (0b: no default metrics). Idempotent.
+.prom.init:{[cfg]
+  cfg:$[99h=type cfg;cfg;(`$())!()];
+  if[count(key cfg)except .prom.i.listenkeys,.prom.i.qkeys;'"prom: unknown configuration key"];
+  if[.prom.i.on;:(::)];
+  if[`limit in key cfg;.prom.i.limit cfg`limit];
+  if[$[`defaults in key cfg;cfg`defaults;1b];
+    info:`release`version`os`cores`licence_expiry!(string .z.k;string .z.K;string .z.o;string .z.c;$[1<count .z.l;.z.l 1;""]);
+    .prom.i.defaults[$[`naming in key cfg;cfg`naming;`standard];$[`buckets in key cfg;cfg`buckets;()];info]];
+  .prom.i.create`name`type`help`labels!(`qprom_hook_errors_total;`counter;"Errors signalled by .prom hooks, by hook.";`hook);
+  if[`path in key cfg;p:cfg`path;.prom.i.qpath:$["/"=first p:$[10h=type p;p;string p];1_p;p]];
+  if[`port in key cfg;.prom.i.start[(.prom.i.listenkeys inter key cfg)#cfg;.prom.i.poll]];
+  .prom.i.wrapone each $[`handlers in key cfg;(),cfg`handlers;`pg`ps`ph`pp`ws`ts`po`pc`wo`wc],`exit;
+  .prom.i.on:1b;}
+/ stop[]: stop the listener and restore every original handler (an undefined one is
+/ expunged, as \x does, so q's default behaviour returns).
+.prom.stop:{[]
+  .prom.i.stop[];
+  if[.prom.i.on;.prom.i.unwrapone each key .prom.i.orig;.prom.i.orig:.prom.i.mine:()!();.prom.i.on:0b];}

@@ -1,0 +1,22 @@
+/ exporter.q: a q process reporting itself to Prometheus with the default kdb+ metrics.
+/   q exporter.q -p 5000 -prom.port 9612 [-prom.naming kx] [-prom.pollTimeout 2] ...
+/ Every .prom.init key can be given as -prom.<key> <value>; -prom.noinit 1 loads without
+/ starting. Nothing is defined outside .prom.
+\l prom.q
+
+/ option -> parser from the command-line string
+.prom.i.cli:`port`workers`maxInFlight`maxRequestBytes`limit!5#{"J"$x};
+.prom.i.cli,:`timeout`pollTimeout!2#{"F"$x};
+.prom.i.cli,:`gzip`processMetrics`defaults!3#{"1"~first x};
+.prom.i.cli,:`bind`path!2#{x};
+.prom.i.cli,:`naming`handlers!({`$x};{`$","vs x});
+.prom.i.cli,:(enlist`buckets)!enlist{"F"$","vs x};
+
+{[opts]
+  k:key[opts]where key[opts]like"prom.*";
+  cfg:(`$5_'string k)!" "sv'opts k;
+  if[count u:(key cfg)except(key .prom.i.cli),`noinit;'"prom: unknown option -",string first u];
+  if[`noinit in key cfg;if["1"~first cfg`noinit;:(::)]];
+  cfg:(enlist`noinit)_cfg;
+  .prom.init(key cfg)!.prom.i.cli[key cfg]@'value cfg
+ }.Q.opt .z.x;
