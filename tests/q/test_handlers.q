@@ -36,7 +36,7 @@ r:.z.ph ("metrics";()!());
 .t.ok[".z.ph metrics with a query string"; (.z.ph ("metrics?x=1";()!())) like "HTTP/1.1 200 OK*"];
 .prom.stop[];
 .t.ok["stop restores .z.pg"; orig~.z.pg];
-.t.ok["stop expunges what was undefined"; "type"~@[{.z.ps};::;{x}] ; 1b];
+.t.ok["stop expunges what was undefined"; ".z.ps"~@[get;`.z.ps;{x}]];
 .t.ok["no root-namespace leftovers from prom.q"; not any (key `.) like "prom*"];
 -1 "tests/q/test_handlers.q: ",string[.t.n]," passed, 0 failed";
 exit 0
