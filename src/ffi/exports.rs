@@ -203,6 +203,8 @@ fn item_nums(i: &Item) -> Result<Vec<f64>> {
 fn item_count(i: &Item) -> Result<i64> {
     match i {
         Item::K(x) => k::whole(*x).map_err(|_| Error::OptionType),
+        // From a typed vector of values (e.g. `limit`ageBuckets!100 5).
+        Item::Num(n) if n.is_finite() && n.fract() == 0.0 => Ok(*n as i64),
         _ => Err(Error::OptionType),
     }
 }
@@ -257,6 +259,10 @@ pub extern "C" fn qprom_series(name: K, labels: K, params: K, start: K) -> K {
             if start_vals.iter().any(|v| !single && !v.is_finite()) {
                 return Err(Error::NotFinite);
             }
+            if fam.metric_type() == MetricType::Info && !start_vals.is_empty() {
+                // An info series is always 1; KX scripts pass 1f: accept and ignore it.
+                start_vals.clear();
+            }
             if let (true, Some(v)) = (single, start_vals.first()) {
                 let probe = Value::new(fam.metric_type(), &Params::None);
                 match &probe {
@@ -270,7 +276,7 @@ pub extern "C" fn qprom_series(name: K, labels: K, params: K, start: K) -> K {
                 match fam.metric_type() {
                     MetricType::Counter | MetricType::Gauge => s.set(*v)?,
                     MetricType::Histogram | MetricType::Summary => s.observe(*v)?,
-                    MetricType::Info => return Err(Error::WrongType),
+                    MetricType::Info => {}
                 }
             }
             Ok(k::long(s.handle() as i64))

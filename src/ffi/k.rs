@@ -222,6 +222,9 @@ pub fn labels<'a>(k: K, names: &[Box<str>]) -> Result<LabelBuf<'a>> {
     if t == XD {
         let kv = kids(k);
         let (keys, vals) = (kv[0], kv[1]);
+        if len(keys) == 0 && len(vals) == 0 && names.is_empty() {
+            return Ok(LabelBuf::with_len(0)); // ()!() for a metric without labels
+        }
         if ty(keys) != KS || !matches!(ty(vals), KS | KG) {
             return Err(Error::LabelsType);
         }
