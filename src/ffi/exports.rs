@@ -11,7 +11,6 @@ use crate::metric::{validate_buckets, MetricType, Params, SummaryParams, Value};
 use crate::registry::{global, FamilyDesc, Registry, Series};
 use kdbplus::api::K;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::time::Duration;
 
 /// The one trampoline: q's error convention for errors and for panics.
 pub(super) fn guard(f: impl FnOnce() -> Result<K>) -> K {
@@ -134,13 +133,13 @@ pub extern "C" fn qprom_create(def: K) -> K {
         let (mut max_age, mut age_buckets, mut limit) = (None, None, None);
         for (key, item) in &items {
             match *key {
-                "name" => name = Some(item_text(item, Error::NameType)?),
+                "name" => name = Some(item.text(Error::NameType)?),
                 "type" => {
-                    let t = item_text(item, Error::UnknownType)?;
+                    let t = item.text(Error::UnknownType)?;
                     mtype = Some(MetricType::parse(t).ok_or(Error::UnknownType)?);
                 }
-                "help" => help = item_text(item, Error::OptionType)?,
-                "unit" => unit = item_text(item, Error::OptionType)?,
+                "help" => help = item.text(Error::OptionType)?,
+                "unit" => unit = item.text(Error::OptionType)?,
                 "labels" => {
                     labels = match item {
                         Item::K(x) => k::label_names(*x)?,
@@ -150,9 +149,9 @@ pub extern "C" fn qprom_create(def: K) -> K {
                 }
                 "buckets" => buckets = Some(item_nums(item)?),
                 "quantiles" => quantiles = Some(item_nums(item)?),
-                "maxAge" => max_age = Some(item_duration(item)?),
-                "ageBuckets" => age_buckets = Some(item_count(item)?),
-                "limit" => limit = Some(item_count(item)?),
+                "maxAge" => max_age = Some(item.seconds(Error::OptionType, Error::InvalidWindow, 1e10)?),
+                "ageBuckets" => age_buckets = Some(item.count(Error::OptionType)?),
+                "limit" => limit = Some(item.count(Error::OptionType)?),
                 _ => return Err(Error::UnknownOption),
             }
         }
@@ -182,14 +181,6 @@ pub extern "C" fn qprom_create(def: K) -> K {
     })
 }
 
-fn item_text<'a>(i: &Item<'a>, err: Error) -> Result<&'a str> {
-    match i {
-        Item::Sym(s) => Ok(s),
-        Item::K(x) => k::text(*x, err),
-        Item::Num(_) => Err(err),
-    }
-}
-
 fn item_nums(i: &Item) -> Result<Vec<f64>> {
     let mut v = Vec::new();
     match i {
@@ -198,29 +189,6 @@ fn item_nums(i: &Item) -> Result<Vec<f64>> {
         Item::Sym(_) => return Err(Error::ParamsType),
     }
     Ok(v)
-}
-
-fn item_count(i: &Item) -> Result<i64> {
-    match i {
-        Item::K(x) => k::whole(*x).map_err(|_| Error::OptionType),
-        // From a typed vector of values (e.g. `limit`ageBuckets!100 5).
-        Item::Num(n) if n.is_finite() && n.fract() == 0.0 => Ok(*n as i64),
-        _ => Err(Error::OptionType),
-    }
-}
-
-/// A window: a timespan (-16), or a number of seconds.
-fn item_duration(i: &Item) -> Result<Duration> {
-    let secs = match i {
-        Item::K(x) if k::ty(*x) == -16 => k::whole_timespan(*x)? as f64 / 1e9,
-        Item::K(x) => k::num(*x).map_err(|_| Error::OptionType)?,
-        Item::Num(n) => *n,
-        Item::Sym(_) => return Err(Error::OptionType),
-    };
-    if !(secs.is_finite() && secs > 0.0 && secs < 1e10) {
-        return Err(Error::InvalidWindow);
-    }
-    Ok(Duration::from_secs_f64(secs))
 }
 
 /// `.prom.addmetric[metric;labelvals;params;startval]`: the series (created if absent), with

@@ -285,7 +285,42 @@ pub enum Item<'a> {
     Num(f64),
 }
 
-/// Looks up `key` in a dictionary with symbol keys.
+impl<'a> Item<'a> {
+    /// Text from a symbol or string; `err` otherwise.
+    pub fn text(&self, err: Error) -> Result<&'a str> {
+        match self {
+            Item::Sym(s) => Ok(s),
+            Item::K(x) => text(*x, err),
+            Item::Num(_) => Err(err),
+        }
+    }
+
+    /// A whole number (a long/int/short atom, or an integral element of a numeric vector).
+    pub fn count(&self, err: Error) -> Result<i64> {
+        match self {
+            Item::K(x) => whole(*x).map_err(|_| err),
+            Item::Num(n) if n.is_finite() && n.fract() == 0.0 => Ok(*n as i64),
+            _ => Err(err),
+        }
+    }
+
+    /// A duration: a timespan, or seconds as a number; `err` for other types, `range`
+    /// unless 0 < seconds < `max_secs`.
+    pub fn seconds(&self, err: Error, range: Error, max_secs: f64) -> Result<std::time::Duration> {
+        let secs = match self {
+            Item::K(x) if ty(*x) == -16 => whole_timespan(*x)? as f64 / 1e9,
+            Item::K(x) => num(*x).map_err(|_| err)?,
+            Item::Num(n) => *n,
+            Item::Sym(_) => return Err(err),
+        };
+        if !(secs.is_finite() && secs > 0.0 && secs < max_secs) {
+            return Err(range);
+        }
+        Ok(std::time::Duration::from_secs_f64(secs))
+    }
+}
+
+/// The entries of a dictionary with symbol keys.
 pub fn dict_items<'a>(d: K) -> Result<Vec<(&'a str, Item<'a>)>> {
     if ty(d) != XD {
         return Err(Error::DefinitionType);

@@ -10,7 +10,6 @@ use crate::registry::global;
 use kdbplus::api::K;
 use parking_lot::Mutex;
 use std::sync::Arc;
-use std::time::Duration;
 
 static SERVER: Mutex<Option<Server>> = Mutex::new(None);
 static PROCESS: Mutex<Option<crate::process::ProcessMetrics>> = Mutex::new(None);
@@ -110,14 +109,14 @@ fn http_config(d: K) -> Result<HttpConfig> {
     let items = k::dict_items(d).map_err(|_| Error::ConfigType)?;
     for (key, v) in &items {
         match *key {
-            "port" => c.port = u16::try_from(count(v)?).map_err(|_| Error::ConfigType)?,
-            "bind" => c.bind = text(v)?.to_string(),
-            "path" => c.path = text(v)?.to_string(),
-            "workers" => c.workers = usize::try_from(count(v)?).map_err(|_| Error::ConfigType)?,
-            "maxInFlight" => c.max_in_flight = usize::try_from(count(v)?).map_err(|_| Error::ConfigType)?,
-            "maxRequestBytes" => c.max_request_bytes = usize::try_from(count(v)?).map_err(|_| Error::ConfigType)?,
-            "timeout" => c.timeout = duration(v)?,
-            "pollTimeout" => c.poll_timeout = duration(v)?,
+            "port" => c.port = u16::try_from(v.count(Error::ConfigType)?).map_err(|_| Error::ConfigType)?,
+            "bind" => c.bind = v.text(Error::ConfigType)?.to_string(),
+            "path" => c.path = v.text(Error::ConfigType)?.to_string(),
+            "workers" => c.workers = usize::try_from(v.count(Error::ConfigType)?).map_err(|_| Error::ConfigType)?,
+            "maxInFlight" => c.max_in_flight = usize::try_from(v.count(Error::ConfigType)?).map_err(|_| Error::ConfigType)?,
+            "maxRequestBytes" => c.max_request_bytes = usize::try_from(v.count(Error::ConfigType)?).map_err(|_| Error::ConfigType)?,
+            "timeout" => c.timeout = v.seconds(Error::ConfigType, Error::ConfigType, 1e8)?,
+            "pollTimeout" => c.poll_timeout = v.seconds(Error::ConfigType, Error::ConfigType, 1e8)?,
             "gzip" => c.gzip = flag(v)?,
             "processMetrics" => c.process_metrics = flag(v)?,
             _ => return Err(Error::ConfigKey),
@@ -126,39 +125,9 @@ fn http_config(d: K) -> Result<HttpConfig> {
     Ok(c)
 }
 
-fn count(v: &Item) -> Result<i64> {
-    match v {
-        Item::K(x) => k::whole(*x).map_err(|_| Error::ConfigType),
-        Item::Num(n) if n.fract() == 0.0 && n.is_finite() => Ok(*n as i64),
-        _ => Err(Error::ConfigType),
-    }
-}
-
-fn text<'a>(v: &Item<'a>) -> Result<&'a str> {
-    match v {
-        Item::Sym(s) => Ok(s),
-        Item::K(x) => k::text(*x, Error::ConfigType),
-        Item::Num(_) => Err(Error::ConfigType),
-    }
-}
-
 fn flag(v: &Item) -> Result<bool> {
     match v {
         Item::K(x) if k::ty(*x) == -1 => Ok(k::boolean(*x)),
         _ => Err(Error::ConfigType),
     }
-}
-
-/// A timespan, or seconds as a number; positive and below ~3 years.
-fn duration(v: &Item) -> Result<Duration> {
-    let secs = match v {
-        Item::K(x) if k::ty(*x) == -16 => k::whole_timespan(*x)? as f64 / 1e9,
-        Item::K(x) => k::num(*x).map_err(|_| Error::ConfigType)?,
-        Item::Num(n) => *n,
-        Item::Sym(_) => return Err(Error::ConfigType),
-    };
-    if !(secs.is_finite() && secs > 0.0 && secs < 1e8) {
-        return Err(Error::ConfigType);
-    }
-    Ok(Duration::from_secs_f64(secs))
 }
