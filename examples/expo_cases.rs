@@ -228,7 +228,7 @@ fn one_case(r: &mut Rng, out: &str, idx: usize) {
                         sum += o;
                     }
                     for (is_om, e) in [(false, &mut txt), (true, &mut om)] {
-                        let negative = sum < 0.0;
+                        let negative = obs.iter().any(|o| *o < 0.0);
                         if t == MetricType::Histogram {
                             for b in buckets.iter().copied().chain([f64::INFINITY]) {
                                 let n = obs.iter().filter(|o| **o <= b).count();

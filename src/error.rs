@@ -66,7 +66,7 @@ errors! {
     ListenerRunning => c"prom: listener already running: .prom.stop[] first",
     PollFnType => c"prom: poll callback must be a q function or (::)",
     RequestType => c"prom: expected .z.ph's (requestText;headerDictionary)",
-    DefaultsMissing => c"prom: default metrics not registered: .prom.init first",
+    WholeNumber => c"prom: expected a whole number (short, int or long)",
     PollSetup => c"prom: could not put the poll eventfd on q's event loop",
 }
 

@@ -94,7 +94,9 @@ pub enum PollOutcome {
     Done,
     /// q did not answer in time: the scrape renders the last values.
     TimedOut,
-    /// The q-side handler signalled: the scrape renders the last values.
+    /// The poll could not be asked for (the bridge is stopping or its eventfd failed):
+    /// the scrape renders the last values. (A failing `.prom.on_poll` is trapped in q and
+    /// counted in `qprom_hook_errors_total`.)
     Failed,
 }
 
@@ -168,6 +170,7 @@ struct SelfMetrics {
     poll_timeouts: Arc<Series>,
     poll_errors: Arc<Series>,
     series: Arc<Series>,
+    limit_hits: Arc<Series>,
     panics: Arc<Series>,
 }
 
@@ -203,9 +206,14 @@ impl SelfMetrics {
             poll_errors: one(
                 "qprom_poll_errors_total",
                 Counter,
-                "Scrapes answered with the last values because the poll handler failed.",
+                "Scrapes answered with the last values because q could not be asked to poll.",
             )?,
             series: one("qprom_series", Gauge, "Series in the registry at the last scrape.")?,
+            limit_hits: one(
+                "qprom_series_limit_hits_total",
+                Counter,
+                "New series refused because their metric had reached its series limit.",
+            )?,
             panics: one(
                 "qprom_http_panics_total",
                 Counter,
@@ -562,6 +570,7 @@ fn scrape(
         p.update();
     }
     let _ = sh.m.series.set(sh.registry.counts().1 as f64);
+    let _ = sh.m.limit_hits.set(sh.registry.series_limit_hits() as f64);
     let mut body = enc.encode(&sh.registry, req.format);
     let mut extra: &[(&str, &str)] = &vary;
     let gzipped = [vary[0], ("Content-Encoding", "gzip")];

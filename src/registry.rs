@@ -120,6 +120,32 @@ impl Series {
         }
     }
 
+    /// A series outside any registry, of the family's type and parameters: a probe that
+    /// shows whether an update would be accepted before a real series is created.
+    pub fn detached(fam: &Family) -> Series {
+        Series {
+            labels: Box::new([]),
+            label_text: "".into(),
+            hash: 0,
+            handle: 0,
+            created: crate::metric::AtomicF64::new(0.0),
+            value: Value::new(fam.mtype, &fam.params),
+        }
+    }
+
+    /// Sets a counter to an exact integer (a lower value is a reset), or a gauge.
+    pub fn set_u64(&self, v: u64) -> Result<()> {
+        match &self.value {
+            Value::Counter(c) => {
+                if c.set_int(v) {
+                    self.created.set(unix_now());
+                }
+                Ok(())
+            }
+            _ => self.set(v as f64),
+        }
+    }
+
     /// Sets a gauge, or a counter (a lower value is a reset: `_created` moves to now).
     #[inline]
     pub fn set(&self, v: f64) -> Result<()> {

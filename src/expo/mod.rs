@@ -158,7 +158,7 @@ fn series(b: &mut Vec<u8>, counts: &mut Vec<u64>, qv: &mut Vec<f64>, fam: &Famil
             b.extend_from_slice(b"1\n");
         }
         Value::Histogram(h) => {
-            let sum = h.snapshot_into(counts);
+            let (sum, ever_negative) = h.snapshot_with_sign(counts);
             let bounds = h.bounds();
             // `name_bucket{labels,` once per series, then one copy per bucket.
             let start = b.len();
@@ -180,11 +180,11 @@ fn series(b: &mut Vec<u8>, counts: &mut Vec<u64>, qv: &mut Vec<f64>, fam: &Famil
             let count = counts.last().copied().unwrap_or(0);
             // OpenMetrics: with negative buckets or observations `_sum` is no longer a
             // counter and must not be exposed (nor `_count` without it).
-            let negative = sum < 0.0 || bounds.first().is_some_and(|b| *b < 0.0);
+            let negative = ever_negative || bounds.first().is_some_and(|b| *b < 0.0);
             count_sum(b, base, s, count, sum, om, !(om && negative));
         }
         Value::Summary(sm) => {
-            let (count, sum) = sm.snapshot_into(qv);
+            let (count, sum, ever_negative) = sm.snapshot_with_sign(qv);
             for (q, v) in sm.params().quantiles.iter().zip(qv.iter()) {
                 // OpenMetrics forbids negative quantile values; text 0.0.4 shows them.
                 if om && *v < 0.0 {
@@ -194,7 +194,7 @@ fn series(b: &mut Vec<u8>, counts: &mut Vec<u64>, qv: &mut Vec<f64>, fam: &Famil
                 write_f64(b, *v);
                 b.push(b'\n');
             }
-            count_sum(b, base, s, count, sum, om, !(om && sum < 0.0));
+            count_sum(b, base, s, count, sum, om, !(om && ever_negative));
         }
     }
 }

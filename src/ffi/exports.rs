@@ -35,14 +35,16 @@ enum Target<'a> {
 
 fn target<'a>(x: K) -> Result<Target<'a>> {
     match k::ty(x) {
-        -7 | -6 => Ok(Target::Id(k::whole(x).map_err(|_| Error::TargetType)? as u64)),
+        -7 => Ok(Target::Id(k::whole(x).map_err(|_| Error::TargetType)? as u64)),
         -11 | k::KC => Ok(Target::Name(k::text(x, Error::TargetType)?)),
         _ => Err(Error::TargetType),
     }
 }
 
-/// Runs `f` on the series; `create` makes a missing labelled series (at zero) first.
-fn on_series<R>(t: K, labels: K, create: bool, f: impl FnOnce(&Series) -> Result<R>) -> Result<R> {
+/// Runs `f` on the series; `create` makes a missing labelled series (at zero) first, but
+/// only after `f` succeeded on a detached probe of the same type: a refused update
+/// leaves no new series behind.
+fn on_series<R>(t: K, labels: K, create: bool, f: impl Fn(&Series) -> Result<R>) -> Result<R> {
     match target(t)? {
         Target::Id(id) => {
             if !k::is_nothing(labels) {
@@ -52,10 +54,11 @@ fn on_series<R>(t: K, labels: K, create: bool, f: impl FnOnce(&Series) -> Result
         }
         Target::Name(name) => reg().with_family(name, |fam| {
             let lb = k::labels(labels, fam.label_names())?;
-            let mut f = Some(f);
-            let mut run = |s: &Series| f.take().map_or(Err(Error::Internal), |f| f(s));
-            match fam.with_series(lb.as_slice(), &mut run) {
-                Err(Error::UnknownSeries) if create => run(&*reg().get_or_create_in(fam, lb.as_slice(), None)?),
+            match fam.with_series(lb.as_slice(), &f) {
+                Err(Error::UnknownSeries) if create => {
+                    f(&Series::detached(fam))?;
+                    f(&*reg().get_or_create_in(fam, lb.as_slice(), None)?)
+                }
                 other => other?,
             }
         })?,
@@ -86,8 +89,13 @@ pub extern "C" fn qprom_dec(t: K, labels: K, v: K) -> K {
 #[no_mangle]
 pub extern "C" fn qprom_set(t: K, labels: K, v: K) -> K {
     guard(|| {
+        let exact = k::exact_u64(v);
         let v = k::num(v)?;
-        on_series(t, labels, true, |s| s.set(v))?;
+        on_series(t, labels, true, |s| match exact {
+            // A long above 2^53 stays exact in a counter (mirroring a count kept elsewhere).
+            Some(n) => s.set_u64(n),
+            None => s.set(v),
+        })?;
         Ok(k::generic_null())
     })
 }
@@ -159,9 +167,12 @@ pub extern "C" fn qprom_create(def: K) -> K {
             (Some(n), Some(t)) => (n, t),
             _ => return Err(Error::MissingOption),
         };
+        let summary_keys = quantiles.is_some() || max_age.is_some() || age_buckets.is_some();
         let params = match mtype {
+            MetricType::Histogram if summary_keys => return Err(Error::InvalidParams),
+            MetricType::Summary if buckets.is_some() => return Err(Error::InvalidParams),
             MetricType::Histogram => buckets.map(|b| validate_buckets(&b).map(Params::Buckets)).transpose()?,
-            MetricType::Summary if quantiles.is_some() || max_age.is_some() || age_buckets.is_some() => {
+            MetricType::Summary if summary_keys => {
                 let d = SummaryParams::default();
                 Some(Params::Summary(SummaryParams::new(
                     quantiles.as_deref().unwrap_or(&d.quantiles),
@@ -169,7 +180,7 @@ pub extern "C" fn qprom_create(def: K) -> K {
                     age_buckets.map_or(Ok(d.age_buckets), |n| u32::try_from(n).map_err(|_| Error::InvalidWindow))?,
                 )?))
             }
-            _ if buckets.is_some() || quantiles.is_some() || max_age.is_some() || age_buckets.is_some() => {
+            _ if buckets.is_some() || summary_keys => {
                 return Err(Error::InvalidParams)
             }
             _ => None,
@@ -406,7 +417,7 @@ pub extern "C" fn qprom_meta(_unused: K) -> K {
 #[no_mangle]
 pub extern "C" fn qprom_limit(n: K) -> K {
     guard(|| {
-        let n = k::whole(n)?;
+        let n = k::whole(n).map_err(|_| Error::WholeNumber)?;
         reg().set_default_series_limit(usize::try_from(n).map_err(|_| Error::InvalidSeriesLimit)?)?;
         Ok(k::generic_null())
     })

@@ -161,6 +161,15 @@ pub fn whole(k: K) -> Result<i64> {
     }
 }
 
+/// A non-negative long atom (not null, not 0W) as an exact u64; None for anything else.
+pub fn exact_u64(k: K) -> Option<u64> {
+    if ty(k) != -7 {
+        return None;
+    }
+    let v = atom::<i64>(k);
+    (v >= 0 && v != i64::MAX).then_some(v as u64)
+}
+
 /// Numbers from an atom or a numeric vector, all checked before any is used.
 pub fn nums(k: K, out: &mut Vec<f64>, err: Error) -> Result<()> {
     out.clear();

@@ -22,6 +22,9 @@ struct State {
     /// the last cell is (bounds[last], +Inf).
     counts: Box<[u64]>,
     sum: f64,
+    /// A negative value was ever observed: `_sum` can then go down, which OpenMetrics
+    /// forbids exposing.
+    negative: bool,
 }
 
 /// Checks upper bounds: finite, strictly increasing. `+Inf` is implicit and dropped if given last.
@@ -51,7 +54,7 @@ impl Histogram {
                 String::from_utf8(v).unwrap_or_default().into_boxed_str()
             })
             .collect();
-        Histogram { bounds, state: SpinLock::new(State { counts, sum: 0.0 }), le_text }
+        Histogram { bounds, state: SpinLock::new(State { counts, sum: 0.0, negative: false }), le_text }
     }
 
     pub fn bounds(&self) -> &[f64] {
@@ -79,12 +82,18 @@ impl Histogram {
             *c += 1;
         }
         s.sum += v;
+        s.negative |= v < 0.0;
         Ok(())
     }
 
     /// Writes cumulative counts (one per bound, then +Inf) into `out` (cleared first) and
     /// returns the sum. The last element of `out` is the total count.
     pub fn snapshot_into(&self, out: &mut Vec<u64>) -> f64 {
+        self.snapshot_with_sign(out).0
+    }
+
+    /// [`Histogram::snapshot_into`], plus whether a negative value was ever observed.
+    pub fn snapshot_with_sign(&self, out: &mut Vec<u64>) -> (f64, bool) {
         out.clear();
         let s = self.state.lock();
         let mut acc = 0u64;
@@ -92,7 +101,7 @@ impl Histogram {
             acc = acc.wrapping_add(*c);
             out.push(acc);
         }
-        s.sum
+        (s.sum, s.negative)
     }
 
     /// Total count and sum.

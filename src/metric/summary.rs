@@ -56,12 +56,14 @@ struct State {
     core: SummaryCore,
     sum: f64,
     count: u64,
+    /// A negative value was ever observed (see Histogram's field of the same name).
+    negative: bool,
 }
 
 impl Summary {
     pub fn new(params: SummaryParams) -> Self {
         let core = SummaryCore::new(params.max_age.as_nanos() as u64, params.age_buckets);
-        Summary { params, state: Mutex::new(State { core, sum: 0.0, count: 0 }) }
+        Summary { params, state: Mutex::new(State { core, sum: 0.0, count: 0, negative: false }) }
     }
 
     pub fn params(&self) -> &SummaryParams {
@@ -81,19 +83,26 @@ impl Summary {
         s.core.observe(v, now);
         s.sum += v;
         s.count += 1;
+        s.negative |= v < 0.0;
         Ok(())
     }
 
     /// Quantile estimates (NaN for an empty window) into `out`; returns (count, sum),
     /// all from one consistent moment.
     pub fn snapshot_into(&self, out: &mut Vec<f64>) -> (u64, f64) {
+        let (count, sum, _) = self.snapshot_with_sign(out);
+        (count, sum)
+    }
+
+    /// [`Summary::snapshot_into`], plus whether a negative value was ever observed.
+    pub fn snapshot_with_sign(&self, out: &mut Vec<f64>) -> (u64, f64, bool) {
         let now = crate::ffi::sys::monotonic_coarse_nanos();
         out.clear();
         out.resize(self.params.quantiles.len(), f64::NAN);
         let mut s = self.state.lock();
-        let State { core, sum, count } = &mut *s;
+        let State { core, sum, count, negative } = &mut *s;
         core.quantiles(&self.params.quantiles, now, out);
-        (*count, *sum)
+        (*count, *sum, *negative)
     }
 
     pub fn count_sum(&self) -> (u64, f64) {
