@@ -10,12 +10,13 @@
 .prom.i.cli,:`gzip`processMetrics`defaults!3#{"1"~first x};
 .prom.i.cli,:`bind`path!2#{x};
 .prom.i.cli,:`naming`handlers!({`$x};{`$","vs x});
-.prom.i.cli,:(enlist`buckets)!enlist{"F"$","vs x};
+.prom.i.cli,:`buckets`quantiles!2#{"F"$","vs x};
+.prom.i.cli,:(enlist`maxAge)!enlist{"F"$x};
 
 {[opts]
   k:key[opts]where key[opts]like"prom.*";
   cfg:(`$5_'string k)!" "sv'opts k;
-  if[count u:(key cfg)except(key .prom.i.cli),`noinit;'"prom: unknown option -",string first u];
+  if[count u:(key cfg)except(key .prom.i.cli),`noinit;'"prom: unknown option -prom.",string first u];
   if[`noinit in key cfg;if["1"~first cfg`noinit;:(::)]];
   cfg:(enlist`noinit)_cfg;
   .prom.init(key cfg)!.prom.i.cli[key cfg]@'value cfg

@@ -124,6 +124,7 @@
 .prom.i.orig:@[get;`.prom.i.orig;()!()];    / handler -> original, or ` when it was undefined
 .prom.i.mine:@[get;`.prom.i.mine;()!()];    / handler -> the wrapper we installed
 .prom.i.qpath:@[get;`.prom.i.qpath;"metrics"];
+.prom.i.port:@[get;`.prom.i.port;(::)];
 
 .prom.i.wrapone:{[z]
   n:` sv`.z,z;
@@ -140,30 +141,44 @@
 
 / ---- init and stop ------------------------------------------------------------------------
 .prom.i.listenkeys:`port`bind`path`workers`maxInFlight`timeout`maxRequestBytes`pollTimeout`gzip`processMetrics
-.prom.i.qkeys:`naming`buckets`handlers`limit`defaults
+.prom.i.qkeys:`naming`buckets`quantiles`maxAge`handlers`limit`defaults
+.prom.i.handlers:`pg`ps`ph`pp`ws`ts`po`pc`wo`wc
 .prom.i.poll:{[x].prom.i.hook1[`on_poll;(.prom.i.qpath;()!())];}
 
-/ init[] or init[config]: wrap the .z handlers, register the default metrics and, with
-/ `port, start the dedicated listener (else /metrics is served on q's own port by .z.ph).
-/ config keys: port bind path workers maxInFlight timeout maxRequestBytes pollTimeout gzip
-/ processMetrics (the listener; see docs/reference.md), naming (`standard or `kx), buckets
-/ (request-duration bounds, seconds), handlers (which of pg ps ph pp ws ts po pc wo wc),
-/ limit (default series limit), defaults (0b: no default metrics). Idempotent.
+/ init[] or init[config] -> the listener's port, or (::) when /metrics is served on q's
+/ own port (no `port given) by .z.ph. Wraps the .z handlers and registers the default
+/ metrics. Listener keys: port bind path workers maxInFlight timeout maxRequestBytes
+/ pollTimeout gzip processMetrics. Others: naming (`standard|`kx), buckets (request
+/ duration bounds, seconds), quantiles and maxAge (KX mode's summaries), handlers (a
+/ subset of pg ps ph pp ws ts po pc wo wc), limit (default series limit), defaults (0b:
+/ no default metrics). A second init while running changes nothing and returns the port.
 .prom.init:{[cfg]
+  if[not(99h=type cfg)|(::)~cfg;'"prom: configuration must be a dictionary"];
   cfg:$[99h=type cfg;cfg;(`$())!()];
   if[count(key cfg)except .prom.i.listenkeys,.prom.i.qkeys;'"prom: unknown configuration key"];
-  if[.prom.i.on;:(::)];
+  if[.prom.i.on;:.prom.i.port];
+  hs:$[`handlers in key cfg;(),cfg`handlers;.prom.i.handlers];
+  if[count hs except .prom.i.handlers;'"prom: handlers must be among pg ps ph pp ws ts po pc wo wc"];
   if[`limit in key cfg;.prom.i.limit cfg`limit];
   if[$[`defaults in key cfg;cfg`defaults;1b];
-    info:`release`version`os`cores`licence_expiry!(string .z.k;string .z.K;string .z.o;string .z.c;$[1<count .z.l;.z.l 1;""]);
-    .prom.i.defaults[$[`naming in key cfg;cfg`naming;`standard];$[`buckets in key cfg;cfg`buckets;()];info]];
+    info:`release`version`os`cores`licence_expiry!(string .z.k;.Q.f[1;.z.K];string .z.o;string .z.c;$[1<count .z.l;.z.l 1;""]);
+    .prom.i.defaults[$[`naming in key cfg;cfg`naming;`standard];(`buckets`quantiles`maxAge inter key cfg)#cfg;info];
+    / connections opened before init: all counted as IPC (q does not say which are websockets)
+    .prom.i.sample[.Q.w[];(::);(count .z.W;0)]];
   .prom.i.create`name`type`help`labels!(`qprom_hook_errors_total;`counter;"Errors signalled by .prom hooks, by hook.";`hook);
-  if[`path in key cfg;p:cfg`path;.prom.i.qpath:$["/"=first p:$[10h=type p;p;string p];1_p;p]];
-  if[`port in key cfg;.prom.i.start[(.prom.i.listenkeys inter key cfg)#cfg;.prom.i.poll]];
-  .prom.i.wrapone each $[`handlers in key cfg;(),cfg`handlers;`pg`ps`ph`pp`ws`ts`po`pc`wo`wc],`exit;
-  .prom.i.on:1b;}
+  / the metrics path: "/metrics" for the listener, "metrics" as .z.ph sees it
+  p:$[`path in key cfg;$[10h=type p:cfg`path;p;string p];"/metrics"];
+  p:$["/"=first p;p;"/",p];
+  lc:(.prom.i.listenkeys inter key cfg)#cfg;
+  if[`path in key lc;lc[`path]:p];
+  .prom.i.port:$[`port in key cfg;.prom.i.start[lc;.prom.i.poll];(::)];
+  .prom.i.qpath:1_p;
+  .prom.i.wrapone each hs,`exit;
+  .prom.i.on:1b;
+  .prom.i.port}
 / stop[]: stop the listener and restore every original handler (an undefined one is
 / expunged, as \x does, so q's default behaviour returns).
 .prom.stop:{[]
   .prom.i.stop[];
-  if[.prom.i.on;.prom.i.unwrapone each key .prom.i.orig;.prom.i.orig:.prom.i.mine:()!();.prom.i.on:0b];}
+  if[.prom.i.on;.prom.i.unwrapone each key .prom.i.orig;.prom.i.orig:.prom.i.mine:()!();.prom.i.on:0b];
+  .prom.i.qpath:"metrics";.prom.i.port:(::);}

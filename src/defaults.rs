@@ -143,11 +143,19 @@ fn fam(reg: &Registry, name: &str, t: MetricType, help: &str, labels: &[&str], p
 
 impl Defaults {
     /// Registers the default families (idempotent: a second call finds the same series).
-    pub fn register(reg: &Registry, naming: Naming, buckets: Option<&[f64]>, info: &Info) -> Result<Defaults> {
+    /// `buckets`: request-duration bounds (standard mode); `summary`: quantiles and window
+    /// of KX mode's summaries (KX's .25 .5 .75, over 10 minutes, when None).
+    pub fn register(
+        reg: &Registry,
+        naming: Naming,
+        buckets: Option<&[f64]>,
+        summary: Option<SummaryParams>,
+        info: &Info,
+    ) -> Result<Defaults> {
         let buckets = validate_buckets(buckets.unwrap_or(&DURATION_BUCKETS))?;
         match naming {
             Naming::Standard => Self::standard(reg, buckets, info),
-            Naming::Kx => Self::kx(reg, info),
+            Naming::Kx => Self::kx(reg, summary, info),
         }
     }
 
@@ -203,7 +211,7 @@ impl Defaults {
 
     /// KX's exporter.q families, names and types unchanged (summaries over .25 .5 .75,
     /// histograms over .25 .5 1 5 10), with values computed correctly.
-    fn kx(reg: &Registry, info: &Info) -> Result<Defaults> {
+    fn kx(reg: &Registry, summary: Option<SummaryParams>, info: &Info) -> Result<Defaults> {
         use MetricType::*;
         let none: [&str; 0] = [];
         let g = |name: &str, t: MetricType, help: &str| -> Result<Arc<Series>> {
@@ -227,7 +235,10 @@ impl Defaults {
         let opened = [g("kdb_ipc_opened_total", Counter, "number of ipc sockets opened")?, g("kdb_ws_opened_total", Counter, "number of websockets opened")?];
         let closed = [g("kdb_ipc_closed_total", Counter, "number of ipc sockets closed")?, g("kdb_ws_closed_total", Counter, "number of websockets closed")?];
         let handles = g("kdb_handles_total", Gauge, "number of open handles (ipc and websocket)")?;
-        let summary = Params::Summary(SummaryParams::new(&[0.25, 0.5, 0.75], Duration::from_secs(600), 5)?);
+        let summary = Params::Summary(match summary {
+            Some(p) => p,
+            None => SummaryParams::new(&[0.25, 0.5, 0.75], Duration::from_secs(600), 5)?,
+        });
         let hist = Params::Buckets(validate_buckets(&[0.25, 0.5, 1.0, 5.0, 10.0])?);
         let mut handlers = Vec::new();
         for h in Handler::ALL {
@@ -339,7 +350,7 @@ mod tests {
     #[test]
     fn kx_mode_has_kx_families_and_types() {
         let r = Registry::new();
-        Defaults::register(&r, Naming::Kx, None, &info()).unwrap();
+        Defaults::register(&r, Naming::Kx, None, None, &info()).unwrap();
         let mut n = 0;
         r.for_each_family(|_| n += 1);
         assert_eq!(n, 38);
@@ -351,7 +362,7 @@ mod tests {
     #[test]
     fn requests_count_errors_and_durations() {
         let r = Registry::new();
-        let d = Defaults::register(&r, Naming::Standard, None, &info()).unwrap();
+        let d = Defaults::register(&r, Naming::Standard, None, None, &info()).unwrap();
         d.request(Handler::Pg, 0.002, false);
         d.request(Handler::Pg, 0.5, true);
         d.request(Handler::Ts, -1.0, false);
@@ -361,7 +372,7 @@ mod tests {
         assert_eq!(get("kdb_request_duration_seconds", "sync"), 0.502);
         assert_eq!(get("kdb_request_duration_seconds", "timer"), 0.0, "negative durations clamp to 0");
         // Idempotent: registering again finds the same series.
-        let d2 = Defaults::register(&r, Naming::Standard, None, &info()).unwrap();
+        let d2 = Defaults::register(&r, Naming::Standard, None, None, &info()).unwrap();
         d2.request(Handler::Pg, 0.0, false);
         assert_eq!(get("kdb_requests_total", "sync"), 3.0);
     }
@@ -369,7 +380,7 @@ mod tests {
     #[test]
     fn connections_and_memory_by_key() {
         let r = Registry::new();
-        let d = Defaults::register(&r, Naming::Standard, None, &info()).unwrap();
+        let d = Defaults::register(&r, Naming::Standard, None, None, &info()).unwrap();
         d.connection(Conn::Pc); // opened before init: stays at 0
         d.connection(Conn::Po);
         d.connection(Conn::Wo);

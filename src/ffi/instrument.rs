@@ -10,15 +10,30 @@ use parking_lot::RwLock;
 
 static DEFAULTS: RwLock<Option<Defaults>> = RwLock::new(None);
 
-/// `defaults[naming;buckets;info]`: registers the default families. naming `standard or
-/// `kx; buckets a float list or () for the defaults; info a dictionary with
-/// `release`version`os`cores`licence_expiry strings (for kdb_info).
+/// `defaults[naming;params;info]`: registers the default families. naming `standard or
+/// `kx; params a dictionary of optional `buckets (request-duration histogram bounds),
+/// `quantiles and `maxAge (KX mode's summaries), or () for the defaults; info a
+/// dictionary with `release`version`os`cores`licence_expiry strings (for kdb_info).
 #[no_mangle]
-pub extern "C" fn qprom_defaults(naming: K, buckets: K, info: K) -> K {
+pub extern "C" fn qprom_defaults(naming: K, params: K, info: K) -> K {
     guard(|| {
         let naming = parse_naming(k::text(naming, Error::ConfigType)?)?;
-        let mut b = Vec::new();
-        k::nums(buckets, &mut b, Error::ParamsType)?;
+        let (mut b, mut quantiles, mut max_age) = (Vec::new(), None, None);
+        if !k::is_nothing(params) {
+            for (key, v) in k::dict_items(params).map_err(|_| Error::ConfigType)? {
+                let mut xs = Vec::new();
+                match (key, &v) {
+                    ("buckets", Item::K(x)) => k::nums(*x, &mut b, Error::ParamsType)?,
+                    ("quantiles", Item::K(x)) => {
+                        k::nums(*x, &mut xs, Error::ParamsType)?;
+                        quantiles = Some(xs);
+                    }
+                    ("maxAge", _) => max_age = Some(v.seconds(Error::ConfigType, Error::InvalidWindow, 1e10)?),
+                    ("buckets" | "quantiles", _) => return Err(Error::ParamsType),
+                    _ => return Err(Error::ConfigKey),
+                }
+            }
+        }
         let mut i = Info::default();
         for (key, v) in k::dict_items(info).map_err(|_| Error::ConfigType)? {
             let text = match v {
@@ -35,7 +50,14 @@ pub extern "C" fn qprom_defaults(naming: K, buckets: K, info: K) -> K {
                 _ => return Err(Error::ConfigKey),
             }
         }
-        let d = Defaults::register(global(), naming, (!b.is_empty()).then_some(&b[..]), &i)?;
+        let summary = match (quantiles, max_age) {
+            (None, None) => None,
+            (q, a) => {
+                let d = crate::metric::SummaryParams { quantiles: [0.25, 0.5, 0.75].as_slice().into(), ..Default::default() };
+                Some(crate::metric::SummaryParams::new(q.as_deref().unwrap_or(&d.quantiles), a.unwrap_or(d.max_age), d.age_buckets)?)
+            }
+        };
+        let d = Defaults::register(global(), naming, (!b.is_empty()).then_some(&b[..]), summary, &i)?;
         *DEFAULTS.write() = Some(d);
         Ok(k::generic_null())
     })
