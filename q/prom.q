@@ -27,9 +27,9 @@
 .prom.i.del:.prom.LIB 2:(`qprom_del;2);
 / render[fmt:`text|`openmetrics|::] -> string
 .prom.i.render:.prom.LIB 2:(`qprom_render;1);
-/ metrics[::] -> table (metric;type;labels;id;value)
+/ metrics[::] -> table (metric;mtype;labels;id;val)   column names clear of q keywords
 .prom.i.metrics:.prom.LIB 2:(`qprom_metrics;1);
-/ meta[::] -> table (metric;type;help;unit;labels;params;limit;series)
+/ meta[::] -> table (metric;mtype;help;unit;labels;params;limit;series)
 .prom.i.meta:.prom.LIB 2:(`qprom_meta;1);
 / limit[n:long] -> ::                       default series limit for new metrics
 .prom.i.limit:.prom.LIB 2:(`qprom_limit;1);

@@ -367,7 +367,7 @@ pub extern "C" fn qprom_metrics(_unused: K) -> K {
                 })
                 .collect(),
         );
-        Ok(k::table(&["metric", "type", "labels", "id", "value"], vec![metric, mtype, labels, k::vector(KJ, &ids), value]))
+        Ok(k::table(&["metric", "mtype", "labels", "id", "val"], vec![metric, mtype, labels, k::vector(KJ, &ids), value]))
     })
 }
 
@@ -409,7 +409,7 @@ pub extern "C" fn qprom_meta(_unused: K) -> K {
             k::vector(KJ, &fams.iter().map(|f| f.6).collect::<Vec<_>>()),
             k::vector(KJ, &fams.iter().map(|f| f.7).collect::<Vec<_>>()),
         ];
-        Ok(k::table(&["metric", "type", "help", "unit", "labels", "params", "limit", "series"], cols))
+        Ok(k::table(&["metric", "mtype", "help", "unit", "labels", "params", "limit", "series"], cols))
     })
 }
 

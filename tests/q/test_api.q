@@ -36,7 +36,7 @@ ids:.prom.addmetric[`size_updates;();0.25 0.5 0.75;`float$()];
 .prom.create`name`type`buckets!(`lat_seconds;`histogram;0.1 1 10f);
 .prom.obs[`lat_seconds;();0.05 0.5 5 50f];
 m:select from .prom.metrics[] where metric=`lat_seconds;
-.t.ok["histogram in metrics[]"; 1 2 3 4~value (first m`value)`buckets];
+.t.ok["histogram in metrics[]"; 1 2 3 4~value (first m`val)`buckets];
 .t.ok["serve has the bucket line"; 0<count ss[.prom.serve[];"lat_seconds_bucket{le=\"+Inf\"} 4"]];
 .t.ok["openmetrics ends with # EOF"; "# EOF\n"~-6#.prom.serve`openmetrics];
 .t.ok["metricMeta lists families"; all `number_tables`size_updates`req_total`lat_seconds in exec metric from .prom.metricMeta[]];
