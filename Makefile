@@ -33,6 +33,19 @@ test-expo:
 bench:
 	$(CARGO) bench $(CORE) --bench store
 
+# Scrapes/s and p50/p99 for 10k series at 1/4/16 clients (wrk), qprom's listener in the
+# stand-in q host vs prometheus_client's server; then scrapes with q's main thread blocked.
+.PHONY: bench-http
+bench-http: build
+	tests/host/build.sh
+	target/venv/bin/python tests/host/bench_http.py
+
+# The extension in the stand-in q host under synthetic load, listener on DEMO_PORT (default
+# 9612, bind DEMO_BIND, default 0.0.0.0); runs until Ctrl-C.
+demo: build
+	tests/host/build.sh
+	target/venv/bin/python tests/host/demo.py
+
 install: build
 	@if [ -z "$$QHOME" ]; then echo "make install: QHOME is not set (q's home, holding q.k and l64/)" >&2; exit 1; fi
 	install -d "$$QHOME/l64"

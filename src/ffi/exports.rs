@@ -142,7 +142,7 @@ pub extern "C" fn qprom_create(def: K) -> K {
         for (key, item) in &items {
             match *key {
                 "name" => name = Some(item.text(Error::NameType)?),
-                "type" => {
+                "type" | "mtype" => {
                     let t = item.text(Error::UnknownType)?;
                     mtype = Some(MetricType::parse(t).ok_or(Error::UnknownType)?);
                 }
