@@ -50,8 +50,8 @@ install: build
 	@if [ -z "$$QHOME" ]; then echo "make install: QHOME is not set (q's home, holding q.k and l64/)" >&2; exit 1; fi
 	install -d "$$QHOME/l64"
 	install -m 0755 $(SO) "$$QHOME/l64/libqprom.so"
-	install -m 0644 q/prom.q "$$QHOME/prom.q"
-	@echo "installed $$QHOME/l64/libqprom.so and $$QHOME/prom.q"
+	install -m 0644 q/prom.q q/exporter.q "$$QHOME/"
+	@echo "installed $$QHOME/l64/libqprom.so, $$QHOME/prom.q and $$QHOME/exporter.q"
 
 clean:
 	$(CARGO) clean
