@@ -30,8 +30,10 @@ test-expo:
 	$(CARGO) run $(CORE) --release --quiet --example expo_cases -- target/expo-cases $${EXPO_CASES:-200}
 	target/venv/bin/python tests/expo/check.py target/expo-cases
 
-bench:
+bench: build
 	$(CARGO) bench $(CORE) --bench store
+	tests/host/build.sh
+	target/host/bench_export $(SO)
 
 # Scrapes/s and p50/p99 for 10k series at 1/4/16 clients (wrk), qprom's listener in the
 # stand-in q host vs prometheus_client's server; then scrapes with q's main thread blocked.

@@ -37,3 +37,5 @@ cflags=(-std=gnu11 -O1 -g -fPIC -Wall -Wextra -Wno-unused-parameter -I"$pykx" -I
 "$cc" "${cflags[@]}" -shared -o "$out/libfake_ext.so" "$src/fake_ext.c" -lpthread
 "$cc" "${cflags[@]}" -o "$out/libe_probe" "$src/libe_probe.c" \
   -L"$pykx" -le -Wl,-rpath,"$pykx" -lpthread
+"$cc" -std=gnu11 -O2 -Wall -I"$pykx" -I"$src" -o "$out/bench_export" "$src/bench_export.c" \
+  -L"$out" -lqshim -Wl,-rpath,"$out" -L"$pykx" -le -Wl,-rpath,"$pykx" -ldl -lpthread
