@@ -538,7 +538,9 @@ fn scrape(
     head_only: bool,
     deadline: Instant,
 ) {
-    let Some(_slot) = InFlight::acquire(&sh.in_flight, sh.cfg.max_in_flight) else {
+    // The slot covers polling and rendering, not sending: a client that already has its
+    // response must not find its own slot still taken when it reconnects.
+    let Some(slot) = InFlight::acquire(&sh.in_flight, sh.cfg.max_in_flight) else {
         let r = Reply { code: 503, ctype: TEXT, extra: &[], body: Some(BUSY), head_only };
         let _ = send_reply(head, s, &r, deadline);
         return sh.m.count(&sh.registry, 503);
@@ -548,6 +550,7 @@ fn scrape(
     if head_only {
         // Headers only, without rendering (so no Content-Length): a cheap liveness probe.
         let r = Reply { code: 200, ctype: req.format.content_type(), extra: &vary, body: None, head_only };
+        drop(slot);
         let _ = send_reply(head, s, &r, deadline);
         return sh.m.count(&sh.registry, 200);
     }
@@ -581,6 +584,7 @@ fn scrape(
         }
     }
     let r = Reply { code: 200, ctype: req.format.content_type(), extra, body: Some(body), head_only };
+    drop(slot);
     let _ = send_reply(head, s, &r, deadline);
     let _ = sh.m.duration.observe(t0.elapsed().as_secs_f64());
     sh.m.count(&sh.registry, 200);

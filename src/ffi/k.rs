@@ -423,6 +423,17 @@ pub fn table(cols: &[&str], vals: Vec<K>) -> K {
     unsafe { xT(d) }
 }
 
+/// q's generic null `(::)` as an object (type 101, value 0), for argument lists.
+pub fn identity() -> K {
+    // SAFETY: ka allocates an atom of the given type; we set its one-byte payload to 0,
+    // which is what (::) holds.
+    unsafe {
+        let k = kdbplus::api::native::ka(NULL as i32);
+        (*k).value.byte = 0;
+        k
+    }
+}
+
 pub const fn generic_null() -> K {
     // Returning (K)0 from a function q called through 2: gives q's generic null (::).
     std::ptr::null_mut()

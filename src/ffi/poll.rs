@@ -132,7 +132,8 @@ extern "C" fn on_readable(fd: I) -> K {
         // args list and the result (or the error object ee gives) are ours to free.
         // The q function traps errors of the user's hook itself (prom.q).
         unsafe {
-            let args = super::k::list(vec![super::k::generic_null()]);
+            // One argument, q's (::) object: never a null pointer, which q code cannot hold.
+            let args = super::k::list(vec![super::k::identity()]);
             let res = ee(dot(f, args));
             r0(args);
             if !res.is_null() {
