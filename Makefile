@@ -5,6 +5,10 @@ SO := target/release/libqprom.so
 # Tests and benches link the rlib, which must not reference q's symbols: see Cargo.toml.
 CORE := --no-default-features
 
+# The host suites that also run under valgrind memcheck (the end-to-end and load tests
+# need no second run; the export tests shrink their loops under valgrind).
+VALGRIND_TESTS := tests/host/test_host.py tests/host/test_exports.py tests/host/test_exports_fuzz.py tests/host/test_instrument.py
+
 .PHONY: all build test test-unit test-expo deps bench install clean demo
 
 all: build
@@ -19,7 +23,8 @@ test: deps build
 	$(CARGO) test $(CORE) --release
 	$(MAKE) test-expo
 	tests/expo/selftest.sh
-	tests/host/run.sh --valgrind
+	tests/host/run.sh -q
+	QHOST_TESTS="$(VALGRIND_TESTS)" tests/host/run.sh --valgrind -q
 	tests/q/run.sh
 	@echo "make test: all suites passed"
 
@@ -57,3 +62,8 @@ install: build
 
 clean:
 	$(CARGO) clean
+
+# A long fuzz run of every export through the host (FUZZ_CALLS, default 1,000,000).
+fuzz: build
+	tests/host/build.sh
+	QPROM_FUZZ_CALLS=$${FUZZ_CALLS:-1000000} target/venv/bin/python -m pytest tests/host/test_exports_fuzz.py -p no:cacheprovider -q -s

@@ -109,6 +109,9 @@ pub extern "C" fn qprom_obs(t: K, labels: K, v: K) -> K {
             on_series(t, labels, true, |s| s.observe(x))?;
             return Ok(k::generic_null());
         }
+        if k::ty(v) == k::NULL {
+            return Err(Error::ValueType);
+        }
         let mut xs = Vec::new();
         k::nums(v, &mut xs, Error::ValueType)?;
         if let Some(bad) = xs.iter().find(|x| !x.is_finite()) {

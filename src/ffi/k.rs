@@ -280,7 +280,7 @@ pub fn labels<'a>(k: K, names: &[Box<str>]) -> Result<LabelBuf<'a>> {
 pub fn label_names<'a>(k: K) -> Result<Vec<&'a str>> {
     match ty(k) {
         NULL => Ok(Vec::new()),
-        -11 | KC => Ok(vec![text(k, Error::LabelsType)?]),
+        -11 | KC | -10 => Ok(vec![text(k, Error::LabelsType)?]),
         KS => syms(k).iter().map(|s| sym_text(*s)).collect(),
         KG => kids(k).iter().map(|e| text(*e, Error::LabelsType)).collect(),
         _ => Err(Error::LabelsType),

@@ -2,6 +2,7 @@
 # Build the stand-in q host and run its tests (tests/host), optionally under valgrind.
 #
 #   tests/host/run.sh [--valgrind] [pytest args...]
+# QHOST_TESTS selects test files or folders (default: tests/host).
 #
 # --valgrind: run the suite under memcheck and judge it with valgrind_check.py (fails on
 # invalid reads/writes/frees, uninitialised use and definite leaks with a frame in
@@ -29,7 +30,7 @@ if ! "$py" -c 'import pytest' 2>/dev/null; then
 fi
 
 if [[ $valgrind == 0 ]]; then
-  exec "$py" -m pytest tests/host -p no:cacheprovider "$@"
+  exec "$py" -m pytest ${QHOST_TESTS:-tests/host} -p no:cacheprovider "$@"
 fi
 
 command -v valgrind >/dev/null || { echo "run.sh: valgrind not installed (apt-get install valgrind)" >&2; exit 1; }
@@ -46,7 +47,7 @@ vg=(valgrind --tool=memcheck --xml=yes --leak-check=full --show-leak-kinds=defin
 start=$(date +%s)
 status=0
 PYTHONMALLOC=malloc "${vg[@]}" --xml-file="$out/suite-%p.xml" \
-  "$py" -m pytest tests/host -p no:cacheprovider "$@" || status=$?
+  "$py" -m pytest ${QHOST_TESTS:-tests/host} -p no:cacheprovider "$@" || status=$?
 "$py" tests/host/valgrind_check.py "$out"/suite-*.xml || status=1
 echo "run.sh: suite under valgrind took $(( $(date +%s) - start ))s"
 
