@@ -2,6 +2,7 @@
 //! and integral values as exact integers (`1e17` is `100000000000000000`, not `1e17`,
 //! and a counter past 2^53 prints every digit).
 
+const TWO_63: f64 = 9_223_372_036_854_775_808.0;
 /// Integral values below 2^128 are printed as exact integers.
 const TWO_128: f64 = 340_282_366_920_938_463_463_374_607_431_768_211_456.0;
 
@@ -11,6 +12,12 @@ pub fn write_f64(out: &mut Vec<u8>, v: f64) {
         out.extend_from_slice(b"NaN");
     } else if v.is_infinite() {
         out.extend_from_slice(if v > 0.0 { b"+Inf" } else { b"-Inf" });
+    } else if v.abs() < TWO_63 && (v as i64) as f64 == v {
+        // The common case, in 64-bit arithmetic (128-bit conversions are libcalls).
+        if v < 0.0 {
+            out.push(b'-');
+        }
+        write_u64(out, v.abs() as u64);
     } else if v.abs() < TWO_128 && (v as i128) as f64 == v {
         if v < 0.0 {
             out.push(b'-');
