@@ -7,7 +7,7 @@ CORE := --no-default-features
 
 # The host suites that also run under valgrind memcheck (the end-to-end and load tests
 # need no second run; the export tests shrink their loops under valgrind).
-VALGRIND_TESTS := tests/host/test_host.py tests/host/test_exports.py tests/host/test_exports_fuzz.py tests/host/test_instrument.py
+VALGRIND_TESTS := tests/host/test_host.py tests/host/test_exports.py tests/host/test_exports_fuzz.py tests/host/test_instrument.py tests/host/test_helpers.py
 
 .PHONY: all build test test-unit test-expo deps bench install clean demo
 
@@ -39,6 +39,7 @@ bench: build
 	$(CARGO) bench $(CORE) --bench store
 	tests/host/build.sh
 	target/host/bench_export $(SO)
+	target/host/bench_middleware $(SO)
 
 # Scrapes/s and p50/p99 for 10k series at 1/4/16 clients (wrk), qprom's listener in the
 # stand-in q host vs prometheus_client's server; then scrapes with q's main thread blocked.

@@ -91,9 +91,11 @@
 .prom.i.def:{[n;f] if[not n in key`.prom;(` sv`.prom,n)set f]}
 .prom.i.def[`on_poll;{[msg].prom.i.sample[.Q.w[];sum value sum each .z.W;(::)];}];
 {.prom.i.def[`$"on_",string x;{[e;hdl].prom.i.conn e}x]}each`po`pc`wo`wc;
-{.prom.i.def[`$"before_",string x;{[msg].z.p}];
- .prom.i.def[`$"after_",string x;{[h;tmp;msg;res]if[-12h=type tmp;.prom.i.request[h;tmp;0b]];}x];
- .prom.i.def[`$"error_",string x;{[h;tmp;msg;err]if[-12h=type tmp;.prom.i.request[h;tmp;1b]];}x]}each`pg`ps`ph`pp`ws`ts;
+/ with middleware on (.prom.init keys, see "helpers and middleware" below) before_X also
+/ bumps the in-flight gauge, and after_X/error_X make their one call with more arguments
+{.prom.i.def[`$"before_",string x;{[h;msg]if[.prom.i.inflight;.prom.i.enter h];.z.p}x];
+ .prom.i.def[`$"after_",string x;{[h;tmp;msg;res]if[-12h=type tmp;$[.prom.i.mw;.prom.i.mwf[h][tmp;msg;res;0b];.prom.i.request[h;tmp;0b]]];}x];
+ .prom.i.def[`$"error_",string x;{[h;tmp;msg;err]if[-12h=type tmp;$[.prom.i.mw;.prom.i.mwf[h][tmp;msg;err;1b];.prom.i.request[h;tmp;1b]]];}x]}each`pg`ps`ph`pp`ws`ts;
 
 / hook callers: the user's hook is looked up at each call (so reassignment works) and trapped
 .prom.i.hookfail:{[n;e]@[.prom.i.inc[`qprom_hook_errors_total;n];1;{}];}
@@ -151,11 +153,13 @@
 / pollTimeout gzip processMetrics. Others: naming (`standard|`kx), buckets (request
 / duration bounds, seconds), quantiles and maxAge (KX mode's summaries), handlers (a
 / subset of pg ps ph pp ws ts po pc wo wc), limit (default series limit), defaults (0b:
-/ no default metrics). A second init while running changes nothing and returns the port.
+/ no default metrics). Middleware (all off by default): inflight sizes httpStatus user
+/ (booleans), sizeBuckets (bytes), functions (allow-list of symbols).
+/ A second init while running changes nothing and returns the port.
 .prom.init:{[cfg]
   if[not(99h=type cfg)|(::)~cfg;'"prom: configuration must be a dictionary"];
   cfg:$[99h=type cfg;cfg;(`$())!()];
-  if[count(key cfg)except .prom.i.listenkeys,.prom.i.qkeys;'"prom: unknown configuration key"];
+  if[count(key cfg)except .prom.i.listenkeys,.prom.i.qkeys,.prom.i.mwkeys;'"prom: unknown configuration key"];
   if[.prom.i.on;:.prom.i.port];
   hs:$[`handlers in key cfg;(),cfg`handlers;.prom.i.handlers];
   if[count hs except .prom.i.handlers;'"prom: handlers must be among pg ps ph pp ws ts po pc wo wc"];
@@ -166,6 +170,8 @@
     / connections opened before init: all counted as IPC (q does not say which are websockets)
     .prom.i.sample[.Q.w[];(::);(count .z.W;0)]];
   .prom.i.create`name`type`help`labels!(`qprom_hook_errors_total;`counter;"Errors signalled by .prom hooks, by hook.";`hook);
+  / handler middleware: every key off unless given (see "helpers and middleware" below)
+  .prom.i.mwinit[((`buckets,.prom.i.mwkeys)inter key cfg)#cfg];
   / the metrics path: "/metrics" for the listener, "metrics" as .z.ph sees it
   p:$[`path in key cfg;$[10h=type p:cfg`path;p;string p];"/metrics"];
   p:$["/"=first p;p;"/",p];
@@ -182,3 +188,87 @@
   .prom.i.stop[];
   if[.prom.i.on;.prom.i.unwrapone each key .prom.i.orig;.prom.i.orig:.prom.i.mine:()!();.prom.i.on:0b];
   .prom.i.qpath:"metrics";.prom.i.port:(::);}
+
+/ ---- helpers and middleware -----------------------------------------------------------
+/ elapsed[target;labels;t0] -> ::          seconds since t0 (.z.p): histogram/summary
+/                                           observe, gauge set
+.prom.i.elapsed:.prom.LIB 2:(`qprom_elapsed;3);
+/ setnow[target;labels] -> ::               gauge set to now, unix seconds
+.prom.i.setnow:.prom.LIB 2:(`qprom_set_now;2);
+/ mirror[target;labels;v;created] -> ::     counter set to v; lower v = reset; created
+/                                           a timestamp or (::)
+.prom.i.mirror:.prom.LIB 2:(`qprom_mirror;4);
+/ middleware[config] -> `inflight`sizes`any!bools   registers the middleware families
+.prom.i.middleware:.prom.LIB 2:(`qprom_middleware;1);
+/ enter[handler] -> ::                      one more request in flight
+.prom.i.enter:.prom.LIB 2:(`qprom_enter;1);
+/ requestx[handler;t0;failed;req;resp;user;fn] -> ::   request[] plus the middleware
+.prom.i.requestx:.prom.LIB 2:(`qprom_request_ex;7);
+
+/ Helpers for user code, as the Python client's decorators. f . args is how f is called:
+/ args is f's argument list (enlist x for a unary f, enlist(::) for a niladic one).
+/ f's result is returned; f's error is re-signalled unchanged after the metric is
+/ updated (a metric update that fails then is counted in qprom_hook_errors_total and
+/ never replaces f's error; on success it signals, as any .prom update).
+.prom.i.try:{[f;args]@[{(1b;x . y)}f;args;{(0b;x)}]}
+.prom.i.quiet:{[n;f;x]@[f;x;.prom.i.hookfail n];}
+/ time[metric;labels;f;args]: the duration of f . args, observed (histogram, summary) or
+/ set (gauge), also when f signals
+.prom.time:{[metric;labels;f;args]
+  t0:.z.p;r:.prom.i.try[f;args];
+  if[r 0;.prom.i.elapsed[metric;labels;t0];:r 1];
+  .prom.i.quiet[`time;.prom.i.elapsed[metric;labels];t0];'r 1}
+/ obsSince[metric;labels;t0]: the same for a start time taken earlier (t0:.z.p)
+.prom.obsSince:.prom.i.elapsed
+/ countErrors[metric;labels;f;args]: +1 (counter or gauge) when f signals
+.prom.countErrors:{[metric;labels;f;args]
+  r:.prom.i.try[f;args];
+  if[r 0;:r 1];
+  .prom.i.quiet[`countErrors;.prom.i.inc[metric;labels];1];'r 1}
+/ countErrorsLike[metric;labels;pattern;f;args]: only errors whose text matches pattern
+/ (q's like: a string; or a list of strings or a symbol list, any of which matches)
+.prom.countErrorsLike:{[metric;labels;pattern;f;args]
+  r:.prom.i.try[f;args];
+  if[r 0;:r 1];
+  if[.prom.i.like[r 1;pattern];.prom.i.quiet[`countErrors;.prom.i.inc[metric;labels];1]];'r 1}
+.prom.i.like:{[e;p]$[10h=abs type p;e like(),p;11h=abs type p;any e like/:string(),p;any e like/:p]}
+/ trackInprogress[metric;labels;f;args]: a gauge +1 while f runs, -1 when it returns or
+/ signals (the +1 failing signals before f runs)
+.prom.trackInprogress:{[metric;labels;f;args]
+  .prom.i.inc[metric;labels;1];r:.prom.i.try[f;args];
+  if[r 0;.prom.i.dec[metric;labels;1];:r 1];
+  .prom.i.quiet[`trackInprogress;.prom.i.dec[metric;labels];1];'r 1}
+/ setToCurrentTime[metric;labels]: a gauge set to now, unix seconds
+.prom.setToCurrentTime:.prom.i.setnow
+/ mirror[metric;labels;value;created]: a counter kept elsewhere (a tickerplant's own
+/ message count): value a number >= 0 (longs exact beyond 2^53); a value lower than the
+/ last one is a reset, never a decrease. created: a timestamp, always applied as the
+/ series' _created; or (::): kept, and now on a reset.
+.prom.mirror:.prom.i.mirror
+
+/ Handler middleware, as promhttp's, switched on by .prom.init keys (all off by default):
+/   inflight 1b    kdb_requests_in_flight{handler}: a second call per request, at before_X
+/   sizes 1b       kdb_request_size_bytes{handler}, kdb_response_size_bytes{handler}:
+/                  -22! of message and result (IPC), text and headers / response (HTTP)
+/   sizeBuckets    bounds of the size histograms (bytes)
+/   httpStatus 1b  kdb_http_requests_total{code,method}: .z.ph GET, .z.pp POST
+/   user 1b        kdb_user_request_duration_seconds{handler,user} (.z.u), and errors
+/   functions `f`g kdb_function_request_duration_seconds{handler,function} for (`f;args)
+/                  messages to .z.pg/.z.ps calling a listed function, and errors
+/ All of it rides on after_X/error_X's one call (qprom_request_ex instead of qprom_request).
+.prom.i.mwkeys:`inflight`sizes`sizeBuckets`httpStatus`user`functions
+.prom.i.inflight:@[get;`.prom.i.inflight;0b];   / before_X calls enter
+.prom.i.szon:@[get;`.prom.i.szon;0b];           / -22! sizes for pg/ps
+.prom.i.mw:@[get;`.prom.i.mw;0b];               / after_X/error_X call requestx
+.prom.i.mwinit:{[c]f:.prom.i.middleware c;.prom.i.inflight:f`inflight;.prom.i.szon:f`sizes;.prom.i.mw:f`any;}
+.prom.i.sz:{@[{-22!x};x;0N]}
+.prom.i.fn:{$[0h=type x;$[-11h=type f:first x;f;(::)];(::)]}
+/ per handler: requestx[h;t0;failed;request;response;user;function]; an HTTP request or
+/ response, a websocket message, go as they are (Rust takes their length)
+.prom.i.mwf:`pg`ps`ph`pp`ws`ts!(
+  {[t;m;r;e].prom.i.requestx[`pg;t;e;$[.prom.i.szon;.prom.i.sz m;(::)];$[.prom.i.szon&not e;.prom.i.sz r;(::)];.z.u;.prom.i.fn m]};
+  {[t;m;r;e].prom.i.requestx[`ps;t;e;$[.prom.i.szon;.prom.i.sz m;(::)];(::);.z.u;.prom.i.fn m]};
+  {[t;m;r;e].prom.i.requestx[`ph;t;e;m;r;.z.u;(::)]};
+  {[t;m;r;e].prom.i.requestx[`pp;t;e;m;r;.z.u;(::)]};
+  {[t;m;r;e].prom.i.requestx[`ws;t;e;m;(::);.z.u;(::)]};
+  {[t;m;r;e].prom.i.requestx[`ts;t;e;(::);(::);(::);(::)]})

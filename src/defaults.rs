@@ -323,11 +323,13 @@ impl Defaults {
     }
 }
 
-/// Seconds since q's timestamp `t0` (nanoseconds since 2000.01.01, `.z.p`), now.
+/// Seconds since q's timestamp `t0` (nanoseconds since 2000.01.01, `.z.p`), now, in
+/// 64-bit arithmetic (128-bit conversions are libcalls on this hot path).
 pub fn seconds_since_q_timestamp(t0: i64) -> f64 {
-    const Q_EPOCH_UNIX_NANOS: i128 = 946_684_800_000_000_000;
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i128).unwrap_or(0);
-    ((now - Q_EPOCH_UNIX_NANOS - t0 as i128) as f64) / 1e9
+    const Q_EPOCH_UNIX_NANOS: i64 = 946_684_800_000_000_000;
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64);
+    let now_q = now - Q_EPOCH_UNIX_NANOS;
+    now_q.checked_sub(t0).map_or_else(|| now_q as f64 - t0 as f64, |d| d as f64) / 1e9
 }
 
 /// Parses `standard` / `kx`.

@@ -68,6 +68,9 @@ errors! {
     RequestType => c"prom: expected .z.ph's (requestText;headerDictionary)",
     WholeNumber => c"prom: expected a whole number (short, int or long)",
     PollSetup => c"prom: could not put the poll eventfd on q's event loop",
+    // Helpers for user code and handler middleware (src/ffi/helpers.rs).
+    TimestampType => c"prom: start time must be a timestamp (.z.p)",
+    CreatedType => c"prom: created must be a timestamp or (::)",
 }
 
 impl Error {

@@ -3,6 +3,7 @@ pub mod defaults;
 pub mod error;
 pub mod ffi;
 pub mod metric;
+pub mod middleware;
 pub mod registry;
 pub mod expo;
 pub mod http;

@@ -28,12 +28,12 @@ fn reg() -> &'static Registry {
 }
 
 /// A series named by metric + labels, or by the id `.prom.addmetric` returned.
-enum Target<'a> {
+pub(super) enum Target<'a> {
     Name(&'a str),
     Id(u64),
 }
 
-fn target<'a>(x: K) -> Result<Target<'a>> {
+pub(super) fn target<'a>(x: K) -> Result<Target<'a>> {
     match k::ty(x) {
         -7 => Ok(Target::Id(k::whole(x).map_err(|_| Error::TargetType)? as u64)),
         -11 | k::KC => Ok(Target::Name(k::text(x, Error::TargetType)?)),
@@ -44,7 +44,7 @@ fn target<'a>(x: K) -> Result<Target<'a>> {
 /// Runs `f` on the series; `create` makes a missing labelled series (at zero) first, but
 /// only after `f` succeeded on a detached probe of the same type: a refused update
 /// leaves no new series behind.
-fn on_series<R>(t: K, labels: K, create: bool, f: impl Fn(&Series) -> Result<R>) -> Result<R> {
+pub(super) fn on_series<R>(t: K, labels: K, create: bool, f: impl Fn(&Series) -> Result<R>) -> Result<R> {
     match target(t)? {
         Target::Id(id) => {
             if !k::is_nothing(labels) {

@@ -81,12 +81,16 @@ pub extern "C" fn qprom_request(handler: K, t0: K, failed: K) -> K {
             return Err(Error::ValueType);
         }
         let secs = seconds_since_q_timestamp(k::whole_timespan(t0)?);
-        let failed = k::boolean(failed);
-        with_defaults(|d| {
-            d.request(h, secs, failed);
-            Ok(())
-        })
+        record(h, secs, k::boolean(failed));
+        Ok(k::generic_null())
     })
+}
+
+/// One finished handler call, for the default metrics (nothing without them).
+pub(super) fn record(h: Handler, seconds: f64, failed: bool) {
+    if let Some(d) = DEFAULTS.read().as_ref() {
+        d.request(h, seconds, failed);
+    }
 }
 
 /// `conn[event]`: `po`pc`wo`wc.

@@ -14,3 +14,5 @@ mod poll;
 mod server;
 #[cfg(feature = "q-exports")]
 mod instrument;
+#[cfg(feature = "q-exports")]
+mod helpers;

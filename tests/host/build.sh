@@ -39,3 +39,5 @@ cflags=(-std=gnu11 -O1 -g -fPIC -Wall -Wextra -Wno-unused-parameter -I"$pykx" -I
   -L"$pykx" -le -Wl,-rpath,"$pykx" -lpthread
 "$cc" -std=gnu11 -O2 -Wall -I"$pykx" -I"$src" -o "$out/bench_export" "$src/bench_export.c" \
   -L"$out" -lqshim -Wl,-rpath,"$out" -L"$pykx" -le -Wl,-rpath,"$pykx" -ldl -lpthread
+"$cc" -std=gnu11 -O2 -Wall -I"$pykx" -I"$src" -o "$out/bench_middleware" "$src/bench_middleware.c" \
+  -L"$out" -lqshim -Wl,-rpath,"$out" -L"$pykx" -le -Wl,-rpath,"$pykx" -ldl -lpthread

@@ -29,14 +29,6 @@ def defaults(q, qprom):
     return qprom
 
 
-def test_before_defaults_the_hooks_say_what_is_missing(q, qprom):
-    # runs first in this module only if no other module registered defaults: tolerate both
-    try:
-        qprom.call("qprom_conn", q.s("po"))
-    except QError as e:
-        assert str(e) == "prom: default metrics not registered: .prom.init first"
-
-
 def test_request_counts_errors_and_duration(q, defaults):
     sync = q.s("sync")
     n0 = value(defaults, q, "kdb_requests_total", sync)
