@@ -6,38 +6,22 @@
  * Usage: bench_export path/to/libqprom.so */
 #define KXVER 3
 #include <dlfcn.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include "k.h"
-#include "qshim.h" /* qshim_ss: k.h declares ss as returning char */
+#include "bench.h"
 
 typedef K (*fn1)(K);
 typedef K (*fn3)(K, K, K);
 
-static double now_ns(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec * 1e9 + t.tv_nsec;
-}
-
-static void check(K r, const char *what) {
-  const char *e = qshim_take_error();
-  if (e) { fprintf(stderr, "bench_export: %s: %s\n", what, e); exit(1); }
+/* one call's arguments */
+struct call { fn3 f; K a, b, c; };
+static void step(void *p) {
+  struct call *c = p;
+  K r = c->f(c->a, c->b, c->c);
   if (r) r0(r);
 }
-
-/* median of 5 samples of n calls each, ns per call */
 static double run(fn3 f, K a, K b, K c, long n) {
-  double s[5];
-  for (int i = 0; i < 5; i++) {
-    double t0 = now_ns();
-    for (long j = 0; j < n; j++) { K r = f(a, b, c); if (r) r0(r); }
-    s[i] = (now_ns() - t0) / n;
-  }
-  for (int i = 0; i < 5; i++) for (int j = i + 1; j < 5; j++) if (s[j] < s[i]) { double t = s[i]; s[i] = s[j]; s[j] = t; }
-  return s[2];
+  struct call x = {f, a, b, c};
+  return median5(step, &x, n);
 }
 
 int main(int argc, char **argv) {

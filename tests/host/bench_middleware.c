@@ -6,12 +6,8 @@
  * which only a q process can measure. Usage: bench_middleware path/to/libqprom.so */
 #define KXVER 3
 #include <dlfcn.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include "k.h"
-#include "qshim.h" /* qshim_ss: k.h declares ss as returning char */
+#include "bench.h"
 
 typedef K (*fn1)(K);
 typedef K (*fn3)(K, K, K);
@@ -20,18 +16,6 @@ typedef K (*fn7)(K, K, K, K, K, K, K);
 static fn1 mw, enter;
 static fn3 request;
 static fn7 request_ex;
-
-static double now_ns(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec * 1e9 + t.tv_nsec;
-}
-
-static void check(K r, const char *what) {
-  const char *e = qshim_take_error();
-  if (e) { fprintf(stderr, "bench_middleware: %s: %s\n", what, e); exit(1); }
-  if (r) r0(r);
-}
 
 /* one request's arguments, as the hooks pass them */
 struct req { K h, t0, ok, sz_req, sz_resp, user, fn; };
@@ -46,17 +30,9 @@ static void on_no_enter(struct req *r) {
   K x = request_ex(r->h, r->t0, r->ok, r->sz_req, r->sz_resp, r->user, r->fn); if (x) r0(x);
 }
 
-/* median of 5 samples of n requests each, ns per request */
+/* ns per request: median of five samples of n requests */
 static double run(void (*step)(struct req *), struct req *r, long n) {
-  double s[5];
-  for (int i = 0; i < 5; i++) {
-    double t0 = now_ns();
-    for (long j = 0; j < n; j++) step(r);
-    s[i] = (now_ns() - t0) / n;
-  }
-  for (int i = 0; i < 5; i++) for (int j = i + 1; j < 5; j++) if (s[j] < s[i]) { double t = s[i]; s[i] = s[j]; s[j] = t; }
-  check(NULL, "run");
-  return s[2];
+  return median5((void (*)(void *))step, r, n);
 }
 
 static void configure(const char *what, int inflight, int sizes, int http, int user, int fns) {
