@@ -4,7 +4,7 @@
 //! decoded and checked, safe code runs, errors come back as `krr` with a static
 //! `prom: …` message, and a panic is caught before it can reach q.
 
-use super::k::{self, Item, KF, KG, KJ};
+use super::k::{self, Item, KF, KJ};
 use crate::error::{Error, Result};
 use crate::expo::{Encoder, Format};
 use crate::metric::{validate_buckets, MetricType, Params, SummaryParams, Value};
@@ -426,5 +426,3 @@ pub extern "C" fn qprom_limit(n: K) -> K {
     })
 }
 
-#[allow(dead_code)]
-const _: i8 = KG;

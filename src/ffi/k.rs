@@ -15,7 +15,6 @@ pub const KF: i8 = 9;
 pub const KJ: i8 = 7;
 pub const KC: i8 = 10;
 pub const KS: i8 = 11;
-pub const XT: i8 = 98;
 pub const XD: i8 = 99;
 pub const NULL: i8 = 101;
 
@@ -147,7 +146,7 @@ fn float_like(v: f64) -> Result<f64> {
 /// An exact whole number from a long/int/short atom, for counts and limits.
 pub fn whole(k: K) -> Result<i64> {
     match ty(k) {
-        -5 | -6 | -7 => {
+        -7..=-5 => {
             let v = num(k)?;
             if v.is_infinite() {
                 return Err(Error::ValueType);
@@ -439,11 +438,6 @@ pub const fn generic_null() -> K {
     std::ptr::null_mut()
 }
 
-#[allow(dead_code)]
-const _: () = {
-    // q's type codes these helpers rely on.
-    assert!(KF == 9 && KJ == 7 && XT == 98);
-};
 
 /// Nanoseconds of a timespan atom (-16); null is an error.
 pub fn whole_timespan(k: K) -> Result<i64> {
