@@ -188,26 +188,30 @@ pub fn nums(k: K, out: &mut Vec<f64>, err: Error) -> Result<()> {
     Ok(())
 }
 
-/// Up to 8 label values without allocating; more spill to the heap.
+/// Label values without allocating for the usual few (more spill to the heap). Kept
+/// small: it is returned by value on every labelled update.
+const INLINE_LABELS: usize = 4;
+
 pub struct LabelBuf<'a> {
-    arr: [&'a str; 8],
+    arr: [&'a str; INLINE_LABELS],
     n: usize,
     heap: Vec<&'a str>,
 }
 
 impl<'a> LabelBuf<'a> {
     fn with_len(n: usize) -> Self {
-        LabelBuf { arr: [""; 8], n, heap: if n > 8 { vec![""; n] } else { Vec::new() } }
+        let heap = if n > INLINE_LABELS { vec![""; n] } else { Vec::new() };
+        LabelBuf { arr: [""; INLINE_LABELS], n, heap }
     }
     fn slot(&mut self, i: usize) -> &mut &'a str {
-        if self.n > 8 {
+        if self.n > INLINE_LABELS {
             &mut self.heap[i]
         } else {
             &mut self.arr[i]
         }
     }
     pub fn as_slice(&self) -> &[&'a str] {
-        if self.n > 8 {
+        if self.n > INLINE_LABELS {
             &self.heap
         } else {
             &self.arr[..self.n]
