@@ -16,8 +16,9 @@ all: build
 build:
 	$(CARGO) build --release
 
+# Besides prometheus/promtool and valgrind: the real components the ecosystem tests use.
 deps:
-	scripts/deps.sh
+	DEPS_EXTRA_APT="$(DEPS_EXTRA_APT) prometheus-node-exporter prometheus-pushgateway" scripts/deps.sh
 
 test: deps build
 	$(CARGO) test $(CORE) --release

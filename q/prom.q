@@ -143,7 +143,7 @@
 
 / ---- init and stop ------------------------------------------------------------------------
 .prom.i.listenkeys:`port`bind`path`workers`maxInFlight`timeout`maxRequestBytes`pollTimeout`gzip`processMetrics
-.prom.i.qkeys:`naming`buckets`quantiles`maxAge`handlers`limit`defaults
+.prom.i.qkeys:`naming`buckets`quantiles`maxAge`handlers`limit`defaults`fileSd
 .prom.i.handlers:`pg`ps`ph`pp`ws`ts`po`pc`wo`wc
 .prom.i.poll:{[x].prom.i.hook1[`on_poll;(.prom.i.qpath;()!())];}
 
@@ -181,10 +181,12 @@
   .prom.i.qpath:1_p;
   .prom.i.wrapone each hs,`exit;
   .prom.i.on:1b;
+  if[`fileSd in key cfg;.prom.i.sdinit[cfg`fileSd;cfg]];   / see "files for other readers" below
   .prom.i.port}
 / stop[]: stop the listener and restore every original handler (an undefined one is
 / expunged, as \x does, so q's default behaviour returns).
 .prom.stop:{[]
+  .prom.i.sdremove[];
   .prom.i.stop[];
   if[.prom.i.on;.prom.i.unwrapone each key .prom.i.orig;.prom.i.orig:.prom.i.mine:()!();.prom.i.on:0b];
   .prom.i.qpath:"metrics";.prom.i.port:(::);}
@@ -272,3 +274,38 @@
   {[t;m;r;e].prom.i.requestx[`pp;t;e;m;r;.z.u;(::)]};
   {[t;m;r;e].prom.i.requestx[`ws;t;e;m;(::);.z.u;(::)]};
   {[t;m;r;e].prom.i.requestx[`ts;t;e;(::);(::);(::);(::)]})
+
+/ ---- files for other readers: node_exporter's textfile collector, Prometheus file_sd ----
+/ write[path] -> ::                         text 0.0.4, no timestamps, written atomically
+/                                           (path.tmp.<pid> in the same directory, fsync,
+/                                           rename); path `:/dir/x.prom or "/dir/x.prom"
+.prom.i.write:.prom.LIB 2:(`qprom_write;1);
+/ sdregister[dir;target;labels:dict] -> path:string   <dir>/qprom-<host>-<port>.json, atomically;
+/                                           target "host:port"; labels symbol!strings
+.prom.i.sdregister:.prom.LIB 2:(`qprom_sd_register;3);
+/ sdremove[::] -> bool                      the registered file removed (1b), or none (0b)
+.prom.i.sdremove:.prom.LIB 2:(`qprom_sd_remove;1);
+
+/ write[path]: the current metrics for node_exporter's textfile collector
+/ (--collector.textfile.directory=dir). The name must end in .prom (node_exporter reads
+/ nothing else); the directory must exist and be writable. For a process Prometheus
+/ cannot scrape directly (a batch job, a q behind a firewall): e.g. from .z.ts.
+.prom.write:.prom.i.write
+
+/ .prom.init's key fileSd: a directory Prometheus watches with file_sd_configs (symbol or
+/ string), or a dictionary with `dir and optionally `labels (a dictionary of labels added
+/ to, or replacing, the defaults, e.g. `job`env!("tp";"prod")). init writes
+/ <dir>/qprom-<host>-<port>.json with the target host:port and the labels
+/ job:"kdb", instance_name (the script, .z.f without its directory, else "q"), host, port;
+/ host is .z.h (or the listener's bind address when it is not a wildcard), port the
+/ listener's, else q's own -p port. .prom.stop[] (so also exit) removes the file.
+.prom.i.sdname:{$[count f:string .z.f;last"/"vs f;enlist"q"]}
+.prom.i.sdinit:{[v;cfg]
+  d:$[99h=type v;v;enlist[`dir]!enlist v];
+  if[not`dir in key d;'"prom: fileSd needs a directory"];
+  b:$[`bind in key cfg;$[10h=type b:cfg`bind;b;string b];""];
+  h:$[any b~/:("";"0.0.0.0";"::";enlist"*");string .z.h;b];
+  p:string $[(::)~.prom.i.port;system"p";.prom.i.port];
+  l:`job`instance_name`host`port!("kdb";.prom.i.sdname[];h;p);
+  if[`labels in key d;l:l,d`labels];
+  .prom.i.sdregister[d`dir;h,":",p;l]}

@@ -71,6 +71,25 @@ errors! {
     // Helpers for user code and handler middleware (src/ffi/helpers.rs).
     TimestampType => c"prom: start time must be a timestamp (.z.p)",
     CreatedType => c"prom: created must be a timestamp or (::)",
+    // Files for other readers: textfile collector and file_sd (src/textfile.rs).
+    PathType => c"prom: path must be a symbol or string",
+    TextfileSuffix => c"prom: file name must end in .prom (node_exporter reads only *.prom)",
+    DirMissing => c"prom: directory does not exist",
+    DirNotWritable => c"prom: directory is not writable",
+    WriteFailed => c"prom: could not write the file",
+    SdTarget => c"prom: file_sd target must be host:port (port 1-65535)",
+    SdLabels => c"prom: file_sd labels must be a dictionary of symbols or strings",
+    // Pushgateway client (src/ffi/push.rs).
+    PushUrl => c"prom: push url must be a string or symbol like \"http://host:port\" (http only)",
+    PushJob => c"prom: push job must be a non-empty symbol or string",
+    PushGrouping => c"prom: push grouping must be a dictionary of symbols or strings, or (::)",
+    PushHost => c"prom: push failed: host not found",
+    PushRefused => c"prom: push failed: connection refused",
+    PushTimeout => c"prom: push failed: timed out (10 s)",
+    PushTransport => c"prom: push failed: network or protocol error",
+    PushStatus4xx => c"prom: push failed: gateway answered 4xx (rejected: check job, grouping and metrics)",
+    PushStatus5xx => c"prom: push failed: gateway answered 5xx",
+    PushStatus => c"prom: push failed: gateway answered a status other than 2xx",
 }
 
 impl Error {

@@ -8,3 +8,4 @@ pub mod registry;
 pub mod expo;
 pub mod http;
 pub mod process;
+pub mod textfile;

@@ -16,3 +16,7 @@ mod server;
 mod instrument;
 #[cfg(feature = "q-exports")]
 mod helpers;
+#[cfg(feature = "q-exports")]
+mod outputs;
+#[cfg(feature = "q-exports")]
+mod push;
