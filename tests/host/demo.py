@@ -70,6 +70,14 @@ def main():
                           "help": "When the poll function last ran (unix time).",
                           "unit": "seconds"})
 
+    # The default kdb+ metrics, as .prom.init registers them, fed below with synthetic
+    # handler calls (what the wrapped .z.pg/.z.ps/.z.ph would record).
+    info = q.dict(syms(["release", "version", "os", "cores", "licence_expiry"]),
+                  q.knk(b"2024.05.31", b"4.1", b"l64", b"2", b"2027.01.01"))
+    call("qprom_defaults", q.s("standard"), q.knk(), info)
+    q_epoch_ns = 946684800 * 10**9
+    handlers = {"pg": 0.004, "ps": 0.001, "ph": 0.02}   # typical seconds per call
+
     def on_poll(_x):
         # what `.prom.on_poll` would do in q: refresh values just before a scrape
         call("qprom_inc", "demo_polls_total", None, 1)
@@ -106,6 +114,10 @@ def main():
                      random.randint(200, 2000))
                 call("qprom_inc", "demo_transfer_bytes_total", syms(["out"]),
                      random.randint(500, 50000))
+            h = random.choice(list(handlers))
+            took = random.lognormvariate(math.log(handlers[h]), 0.8)
+            call("qprom_request", q.s(h), q.p(time.time_ns() - q_epoch_ns - int(took * 1e9)),
+                 q.b(random.random() < 0.01))
             call("qprom_obs", "demo_query_seconds", syms([random.choice(TABLES)]),
                  random.expovariate(1 / 0.02))
             for qn in QUEUES:
