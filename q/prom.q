@@ -309,3 +309,18 @@
   l:`job`instance_name`host`port!("kdb";.prom.i.sdname[];h;p);
   if[`labels in key d;l:l,d`labels];
   .prom.i.sdregister[d`dir;h,":",p;l]}
+
+/ Pushgateway (src/ffi/push.rs): PUT/DELETE <url>/metrics/job/<job>{/<label>/<value>},
+/ synchronous on this thread, 10 s timeout, http:// only, http_proxy ignored.
+/ push[url;job;grouping] -> ::           url "http://host:port" (string or symbol);
+/                                        job symbol/string; grouping symbol!symbols/strings or (::)
+.prom.i.push:.prom.LIB 2:(`qprom_push;3);
+/ pushDelete[url;job;grouping] -> ::     same arguments
+.prom.i.pushdelete:.prom.LIB 2:(`qprom_push_delete;3);
+
+/ push[url;job;grouping]: replace the group job+grouping on a Pushgateway with the whole
+/ registry's text exposition (the Python client's push_to_gateway). For batch jobs:
+/ .prom.push["http://pushgw:9091";`nightly_load;`instance`date!(`eod;"2024/05/31")]
+.prom.push:.prom.i.push
+/ pushDelete[url;job;grouping]: delete that group (delete_from_gateway).
+.prom.pushDelete:.prom.i.pushdelete
