@@ -128,6 +128,29 @@ class PromAPI:
             self.q.poll(50)
 
 
+def run_prometheus(q, tmp_path, cfg, port):
+    """Generator for a fixture: a real Prometheus on 127.0.0.1:port with config `cfg`,
+    ready; terminated (and its TSDB removed) afterwards, also on failure."""
+    log = tmp_path / "prometheus.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [str(PROMETHEUS), f"--config.file={cfg}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+             f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path)
+    try:
+        api = PromAPI(q, f"http://127.0.0.1:{port}", proc, log)
+        api.wait("/-/ready", lambda: api._get("/-/ready")[0] == 200, timeout=20)
+        yield api
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(tmp_path / "tsdb", ignore_errors=True)
+
+
 @pytest.fixture
 def listener(q, qprom):
     """Metrics with known values, and the listener on 127.0.0.1:<free port> with a poll
@@ -179,24 +202,7 @@ def prometheus(q, listener, tmp_path):
         f"  - job_name: {JOB}\n"
         "    static_configs:\n"
         f"      - targets: ['127.0.0.1:{listener['port']}']\n")
-    log = tmp_path / "prometheus.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [str(PROMETHEUS), f"--config.file={cfg}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-             f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path)
-    try:
-        api = PromAPI(q, f"http://127.0.0.1:{port}", proc, log)
-        api.wait("/-/ready", lambda: api._get("/-/ready")[0] == 200, timeout=20)
-        yield api
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        shutil.rmtree(tmp_path / "tsdb", ignore_errors=True)
+    yield from run_prometheus(q, tmp_path, cfg, port)
 
 
 def _dur(seconds: float) -> str:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from test_e2e_prometheus import PROMETHEUS, PromAPI, _free_port
+from test_e2e_prometheus import PROMETHEUS, PromAPI, _free_port, run_prometheus
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -156,24 +156,7 @@ def prometheus_with_rules(q, fed_listener, tmp_path):
         "    static_configs:\n"
         f"      - targets: ['127.0.0.1:{fed_listener['port']}']\n"
         "        labels: {role: rdb}\n")
-    log = tmp_path / "prometheus.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [str(PROMETHEUS), f"--config.file={cfg}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-             f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path)
-    try:
-        api = PromAPI(q, f"http://127.0.0.1:{port}", proc, log)
-        api.wait("/-/ready", lambda: api._get("/-/ready")[0] == 200, timeout=20)
-        yield api
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        shutil.rmtree(tmp_path / "tsdb", ignore_errors=True)
+    yield from run_prometheus(q, tmp_path, cfg, port)
 
 
 def _pause(api, seconds):
