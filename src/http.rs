@@ -946,9 +946,10 @@ pub fn q_port_response(reg: &Registry, accept: &str, accept_encoding: &str, head
     let vary = [("Vary", "Accept, Accept-Encoding")];
     let gzipped = [vary[0], ("Content-Encoding", "gzip")];
     let mut extra: &[(&str, &str)] = &vary;
-    let mut gz = Gz::new();
+    // A compressor only when the client takes gzip (creating one is not free).
+    let mut gz: Option<Gz> = None;
     if gz_pref.accepts() {
-        if let Ok(z) = gz.compress(body) {
+        if let Ok(z) = gz.get_or_insert_with(Gz::new).compress(body) {
             body = z;
             extra = &gzipped;
         }
