@@ -109,3 +109,54 @@ def test_naming_mode_cannot_change_in_a_process(q, defaults):
     assert str(e.value) == "prom: metric exists with another type"
     with pytest.raises(QError, match="^prom: wrong type for a configuration key$"):
         defaults.call("qprom_defaults", q.s("other"), q.knk(), info(q))
+
+
+# ---- qprom_start / qprom_stop: bad inputs change nothing --------------------------------
+
+def _cfg(q, **kv):
+    return q.dict(q.syms(list(kv)), q.knk(*kv.values()))
+
+
+@pytest.mark.parametrize("make,msg", [
+    (lambda q: _cfg(q, nosuch=q.j(1)), "prom: unknown configuration key"),
+    (lambda q: _cfg(q, port=q.s("x")), "prom: wrong type for a configuration key"),
+    (lambda q: _cfg(q, port=q.j(70000)), "prom: wrong type for a configuration key"),
+    (lambda q: _cfg(q, gzip=q.j(1)), "prom: wrong type for a configuration key"),
+    (lambda q: _cfg(q, pollTimeout=q.f(-1.0)), "prom: wrong type for a configuration key"),
+    (lambda q: q.j(5), "prom: wrong type for a configuration key"),
+])
+def test_start_refuses_bad_config(q, qprom, make, msg):
+    with pytest.raises(QError) as e:
+        qprom.call("qprom_start", make(q), q.identity())
+    assert str(e.value) == msg
+    qprom.call("qprom_stop", q.identity())   # nothing was started: a no-op
+
+
+def test_start_refuses_a_poll_function_that_is_not_one(q, qprom):
+    with pytest.raises(QError) as e:
+        qprom.call("qprom_start", _cfg(q, port=q.j(0), bind=q.s("127.0.0.1")), q.j(1))
+    assert str(e.value) == "prom: poll callback must be a q function or (::)"
+
+
+def test_start_twice_and_port_in_use(q, qprom):
+    import socket
+    cfg = _cfg(q, port=q.j(0), bind=q.s("127.0.0.1"))
+    port = qprom.call("qprom_start", cfg, q.identity(), check_refs=False)
+    try:
+        assert port > 0
+        with pytest.raises(QError) as e:
+            qprom.call("qprom_start", cfg, q.identity())
+        assert str(e.value) == "prom: listener already running: .prom.stop[] first"
+    finally:
+        qprom.call("qprom_stop", q.identity())
+    qprom.call("qprom_stop", q.identity())   # stop is idempotent
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        taken = s.getsockname()[1]
+        with pytest.raises(QError) as e:
+            qprom.call("qprom_start", _cfg(q, port=q.j(taken), bind=q.s("127.0.0.1")), q.identity())
+        assert str(e.value) == "prom: port in use"
+    # the failed start left nothing running: a new one succeeds
+    qprom.call("qprom_start", cfg, q.identity(), check_refs=False)
+    qprom.call("qprom_stop", q.identity())
