@@ -63,6 +63,7 @@ errors! {
     Internal => c"prom: internal error",
     ConfigKey => c"prom: unknown configuration key",
     ConfigType => c"prom: wrong type for a configuration key",
+    TlsIncomplete => c"prom: tls needs both tlsCertFile and tlsKeyFile",
     ListenerRunning => c"prom: listener already running: .prom.stop[] first",
     PollFnType => c"prom: poll callback must be a q function or (::)",
     RequestType => c"prom: expected .z.ph's (requestText;headerDictionary)",

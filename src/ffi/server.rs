@@ -5,7 +5,7 @@ use super::exports::guard;
 use super::k::{self, Item};
 use super::poll;
 use crate::error::{Error, Result};
-use crate::http::{self, HttpConfig, PollHook, Server};
+use crate::http::{self, HttpConfig, PollHook, Server, TlsFiles, TlsMinVersion};
 use crate::registry::global;
 use kdbplus::api::K;
 use parking_lot::Mutex;
@@ -16,7 +16,8 @@ static PROCESS: Mutex<Option<crate::process::ProcessMetrics>> = Mutex::new(None)
 
 /// `start[config;pollfn] -> port`. config: a dictionary (or `::` for defaults) of
 /// `port`bind`path`workers`maxInFlight`timeout`maxRequestBytes`pollTimeout`gzip
-/// `processMetrics; pollfn: the unary q function run on q's main thread before each
+/// `processMetrics`maxConnections`tlsCertFile`tlsKeyFile`tlsClientCAFile`tlsMinVersion
+/// `basicAuthUsers; pollfn: the unary q function run on q's main thread before each
 /// scrape (`::` for none). `port` 0 picks a free port; the port in use is returned.
 #[no_mangle]
 pub extern "C" fn qprom_start(config: K, pollfn: K) -> K {
@@ -119,10 +120,58 @@ fn http_config(d: K) -> Result<HttpConfig> {
             "pollTimeout" => c.poll_timeout = v.seconds(Error::ConfigType, Error::ConfigType, 1e8)?,
             "gzip" => c.gzip = flag(v)?,
             "processMetrics" => c.process_metrics = flag(v)?,
+            "maxConnections" => c.max_connections = usize::try_from(v.count(Error::ConfigType)?).map_err(|_| Error::ConfigType)?,
+            "tlsCertFile" => tls(&mut c).cert_file = path(v)?.into(),
+            "tlsKeyFile" => tls(&mut c).key_file = path(v)?.into(),
+            "tlsClientCAFile" => tls(&mut c).client_ca_file = Some(path(v)?.into()),
+            "tlsMinVersion" => {
+                tls(&mut c).min_version = match v.text(Error::ConfigType)? {
+                    "TLS12" => TlsMinVersion::Tls12,
+                    "TLS13" => TlsMinVersion::Tls13,
+                    _ => return Err(Error::ConfigType),
+                }
+            }
+            "basicAuthUsers" => c.basic_auth_users = users(v)?,
             _ => return Err(Error::ConfigKey),
         }
     }
+    if let Some(t) = &c.tls {
+        if t.cert_file.as_os_str().is_empty() || t.key_file.as_os_str().is_empty() {
+            return Err(Error::TlsIncomplete);
+        }
+    }
     Ok(c)
+}
+
+/// The TLS settings, created empty by the first `tls*` key; `qprom_start` refuses a
+/// certificate without a key and the reverse.
+fn tls(c: &mut HttpConfig) -> &mut TlsFiles {
+    c.tls.get_or_insert_with(|| TlsFiles {
+        cert_file: Default::default(),
+        key_file: Default::default(),
+        client_ca_file: None,
+        min_version: TlsMinVersion::Tls12,
+    })
+}
+
+/// A file name as a string or symbol; a q file symbol's leading colon is dropped.
+fn path<'a>(v: &Item<'a>) -> Result<&'a str> {
+    let t = v.text(Error::ConfigType)?;
+    let t = t.strip_prefix(':').unwrap_or(t);
+    match t.is_empty() {
+        true => Err(Error::ConfigType),
+        false => Ok(t),
+    }
+}
+
+/// `user!hash` as a dictionary from symbols to strings (or symbols); not empty.
+fn users(v: &Item) -> Result<Vec<(String, String)>> {
+    let Item::K(d) = v else { return Err(Error::ConfigType) };
+    let items = k::dict_items(*d).map_err(|_| Error::ConfigType)?;
+    if items.is_empty() {
+        return Err(Error::ConfigType);
+    }
+    items.iter().map(|(u, h)| Ok((u.to_string(), h.text(Error::ConfigType)?.to_string()))).collect()
 }
 
 fn flag(v: &Item) -> Result<bool> {

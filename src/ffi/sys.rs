@@ -1,4 +1,19 @@
-//! Safe wrappers over the libc calls the store needs.
+//! Safe wrappers over the libc calls the store and the listener need.
+
+use std::io;
+use std::net::TcpListener;
+use std::os::fd::AsRawFd;
+
+/// Sets the accept backlog of a socket that is already listening (Linux applies a second
+/// `listen` to the live socket; the kernel caps it at `net.core.somaxconn`).
+pub fn listen_backlog(l: &TcpListener, backlog: i32) -> io::Result<()> {
+    // SAFETY: listen takes a descriptor by value and no pointers; `l` keeps the descriptor
+    // open for the duration of the call.
+    match unsafe { libc::listen(l.as_raw_fd(), backlog) } {
+        0 => Ok(()),
+        _ => Err(io::Error::last_os_error()),
+    }
+}
 
 /// Monotonic time in nanoseconds from the coarse clock (a few ns to read, ~1-4 ms
 /// resolution): plenty for rotating summary windows measured in seconds.

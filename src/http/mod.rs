@@ -1,14 +1,15 @@
-//! The scrape listener: a small HTTP/1.1 server on its own threads, std only.
+//! The scrape listener: a small HTTP/1.1 server (TLS and basic auth optional) on its own
+//! threads.
 //!
-//! Threading model: one acceptor thread blocks in `accept()` and queues connections
-//! (at most [`QUEUE_CAP`]; beyond that a connection is closed at once); a fixed pool of
-//! `workers` threads each serves one connection at a time: read the request head under a
-//! deadline, answer, close (`Connection: close`, so an idle keep-alive client never pins
-//! a worker). A slow or silent client holds one worker for at most `timeout`, never the
-//! others. Scrapes in flight are limited separately (`max_in_flight`, default one less
-//! than the workers) so that a worker stays free to answer the next scrape with an
-//! immediate 503 rather than leaving it queued, as promhttp's MaxRequestsInFlight does.
-//! Nothing here touches q: the optional [`PollHook`] is how q's main thread gets asked.
+//! Threading model: a front-end thread ([`front`]) accepts and holds every connection in
+//! one epoll set until its request head has arrived, TLS handshake included, so idle or
+//! slow clients cost a socket each, never a thread; a fixed pool of `workers` threads
+//! then each serves one complete request at a time: check credentials, answer, close
+//! (`Connection: close`, so an idle keep-alive client never pins a worker). Scrapes in
+//! flight are limited separately (`max_in_flight`, default one less than the workers) so
+//! that a worker stays free to answer the next scrape with an immediate 503, as
+//! promhttp's MaxRequestsInFlight does. Nothing here touches q: the optional [`PollHook`]
+//! is how q's main thread gets asked.
 //!
 //! Why not tiny_http (0.12, the latest): its accept thread and per-connection threads are
 //! detached (no join, idle ones linger 5 s), it spawns one thread per connection without
@@ -19,8 +20,14 @@
 //! SIGPIPE: q does not ignore SIGPIPE (only Rust *binaries* do), so a write to a peer
 //! that has gone must not raise it. Socket writes here go through `Write for &TcpStream`
 //! → std's `TcpStream::write` → `send(fd, …, MSG_NOSIGNAL)` on Linux. Never use
-//! `write_vectored` on a socket: std implements it with `writev`, which does raise SIGPIPE.
+//! `write_vectored` on a socket: std implements it with `writev`, which does raise SIGPIPE
+//! (rustls would: see [`tls::NoSigpipe`]).
 
+mod front;
+mod request;
+pub mod tls;
+
+use crate::auth::BasicAuth;
 use crate::error::Error;
 use crate::expo::{Encoder, Format};
 use crate::metric::MetricType;
@@ -32,15 +39,23 @@ use std::collections::VecDeque;
 use std::ffi::CStr;
 use std::fmt;
 use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use front::Dropped;
+use mio::unix::SourceFd;
+use mio::{Interest, Poll, Waker};
+use request::{parse, GzipPref, Negotiation, Request};
+use rustls::ServerConnection;
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::os::fd::AsRawFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// Accepted connections waiting for a worker; more are closed at once.
+/// Complete requests waiting for a worker; more get an immediate 503.
 pub const QUEUE_CAP: usize = 64;
+
+pub use tls::{TlsFiles, TlsMinVersion};
 
 /// Listener settings.
 #[derive(Debug, Clone)]
@@ -69,6 +84,13 @@ pub struct HttpConfig {
     pub gzip: bool,
     /// Register the `process_*` metrics and refresh them at each scrape.
     pub process_metrics: bool,
+    /// Connections open at once while their request head is still arriving (1..=65536),
+    /// default 256. When full, a new connection evicts the oldest of them.
+    pub max_connections: usize,
+    /// Serve HTTPS only, with this certificate and key.
+    pub tls: Option<TlsFiles>,
+    /// Basic-auth users: (name, bcrypt hash). Empty: no authentication.
+    pub basic_auth_users: Vec<(String, String)>,
 }
 
 impl Default for HttpConfig {
@@ -84,6 +106,9 @@ impl Default for HttpConfig {
             poll_timeout: Duration::from_secs(5),
             gzip: true,
             process_metrics: true,
+            max_connections: 256,
+            tls: None,
+            basic_auth_users: Vec::new(),
         }
     }
 }
@@ -133,6 +158,11 @@ pub enum StartError {
     Spawn,
     /// A self-metric clashes with a family already in the registry.
     Metrics(Error),
+    TlsCert,
+    TlsKey,
+    TlsClientCa,
+    /// A basic-auth user or hash is invalid (see the message).
+    Auth(Error),
 }
 
 impl StartError {
@@ -140,7 +170,7 @@ impl StartError {
         match self {
             StartError::InvalidPath => c"prom: http path must be / then [A-Za-z0-9._~/-]",
             StartError::InvalidConfig => {
-                c"prom: invalid http config (workers 1..64, timeouts > 0, request bytes >= 512)"
+                c"prom: invalid http config (workers 1..64, timeouts > 0, request bytes >= 512, connections 1..65536)"
             }
             StartError::InvalidAddress => c"prom: invalid bind address",
             StartError::AddrInUse => c"prom: port in use",
@@ -148,7 +178,10 @@ impl StartError {
             StartError::PermissionDenied => c"prom: permission denied binding port",
             StartError::Listen(_) => c"prom: cannot listen",
             StartError::Spawn => c"prom: cannot start http thread",
-            StartError::Metrics(e) => e.cstr(),
+            StartError::Metrics(e) | StartError::Auth(e) => e.cstr(),
+            StartError::TlsCert => c"prom: tls certificate file unreadable or without a PEM certificate",
+            StartError::TlsKey => c"prom: tls key file unreadable, not a PEM private key, or not the certificate's key",
+            StartError::TlsClientCa => c"prom: tls client CA file unreadable or without a PEM certificate",
         }
     }
 }
@@ -162,6 +195,7 @@ impl fmt::Display for StartError {
 impl std::error::Error for StartError {}
 
 const SCRAPES: &str = "qprom_scrapes_total";
+const DROPPED: &str = "qprom_http_dropped_connections_total";
 
 /// The listener's own metrics, ordinary families in the served registry.
 struct SelfMetrics {
@@ -172,6 +206,8 @@ struct SelfMetrics {
     series: Arc<Series>,
     limit_hits: Arc<Series>,
     panics: Arc<Series>,
+    /// By [`Dropped`] reason, in `Dropped::ALL` order.
+    dropped: Vec<Arc<Series>>,
 }
 
 impl SelfMetrics {
@@ -191,6 +227,18 @@ impl SelfMetrics {
         for code in ["200", "503"] {
             reg.get_or_create(SCRAPES, &[code], None)?;
         }
+        reg.register(&FamilyDesc::new(
+            DROPPED,
+            Counter,
+            "Connections closed before a complete request reached a worker, by reason: \
+             evicted (the table of waiting connections was full), timeout (no complete head \
+             in time), queue_full (answered 503 at once), tls (handshake or record error).",
+            &["reason"],
+        ))?;
+        let dropped = Dropped::ALL
+            .iter()
+            .map(|d| reg.get_or_create(DROPPED, &[d.label()], None))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(SelfMetrics {
             scrapes,
             duration: one(
@@ -219,7 +267,12 @@ impl SelfMetrics {
                 Counter,
                 "Panics caught in HTTP workers (the connection was dropped).",
             )?,
+            dropped,
         })
+    }
+
+    fn dropped(&self, why: Dropped) {
+        let _ = self.dropped[why as usize].inc(1.0);
     }
 
     fn count(&self, reg: &Registry, code: u16) {
@@ -233,16 +286,17 @@ impl SelfMetrics {
     }
 }
 
-/// State shared by the acceptor, the workers and [`Server`].
+/// State shared by the front end, the workers and [`Server`].
 struct Shared {
     cfg: HttpConfig,
     registry: Arc<Registry>,
     hook: Option<Arc<dyn PollHook>>,
+    auth: Option<BasicAuth>,
     m: SelfMetrics,
     process: Option<ProcessMetrics>,
     landing: Vec<u8>,
     stop: AtomicBool,
-    queue: Mutex<VecDeque<Arc<TcpStream>>>,
+    queue: Mutex<VecDeque<Job>>,
     ready: Condvar,
     /// The connection each worker is serving, so that `stop` can shut it down.
     current: Vec<Mutex<Option<Arc<TcpStream>>>>,
@@ -250,11 +304,24 @@ struct Shared {
     panics: AtomicU64,
 }
 
+/// A connection whose request head has arrived (or overflowed), for a worker.
+struct Job {
+    /// Blocking again.
+    stream: Arc<TcpStream>,
+    tls: Option<Box<ServerConnection>>,
+    /// The head is `head[..len]`.
+    head: Vec<u8>,
+    len: usize,
+    /// `max_request_bytes` arrived without the end of a head.
+    too_large: bool,
+}
+
 /// A running listener; [`Server::stop`] or dropping it stops it.
 pub struct Server {
     shared: Arc<Shared>,
     addr: SocketAddr,
-    acceptor: Option<JoinHandle<()>>,
+    waker: Option<Arc<Waker>>,
+    front: Option<JoinHandle<()>>,
     workers: Vec<JoinHandle<()>>,
 }
 
@@ -263,6 +330,10 @@ impl fmt::Debug for Server {
         f.debug_struct("Server").field("addr", &self.addr).finish_non_exhaustive()
     }
 }
+
+/// Pending connections the kernel keeps for us (std listens with 128): a burst of
+/// scrapers beyond it would wait for SYN retransmits, a second or more each.
+const BACKLOG: i32 = 1024;
 
 impl Server {
     /// Registers the self-metrics (and `process_*` if enabled) in `registry`, binds, and
@@ -282,9 +353,15 @@ impl Server {
             || cfg.timeout.is_zero()
             || cfg.poll_timeout.is_zero()
             || cfg.max_request_bytes < 512
+            || !(1..=65536).contains(&cfg.max_connections)
         {
             return Err(StartError::InvalidConfig);
         }
+        let tls_config = cfg.tls.as_ref().map(tls::server_config).transpose()?;
+        let auth = match cfg.basic_auth_users.is_empty() {
+            true => None,
+            false => Some(BasicAuth::new(&cfg.basic_auth_users).map_err(StartError::Auth)?),
+        };
         let m = SelfMetrics::register(&registry).map_err(StartError::Metrics)?;
         let process = match cfg.process_metrics {
             true => Some(process::register(&registry).map_err(StartError::Metrics)?),
@@ -302,6 +379,14 @@ impl Server {
             k => StartError::Listen(k),
         })?;
         let addr = listener.local_addr().map_err(|e| StartError::Listen(e.kind()))?;
+        let listen_err = |e: io::Error| StartError::Listen(e.kind());
+        crate::ffi::sys::listen_backlog(&listener, BACKLOG).map_err(listen_err)?;
+        listener.set_nonblocking(true).map_err(listen_err)?;
+        let poll = Poll::new().map_err(listen_err)?;
+        poll.registry()
+            .register(&mut SourceFd(&listener.as_raw_fd()), front::LISTENER, Interest::READABLE)
+            .map_err(listen_err)?;
+        let waker = Arc::new(Waker::new(poll.registry(), front::WAKER).map_err(listen_err)?);
 
         let landing = format!(
             "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>qprom</title></head>\n\
@@ -316,6 +401,7 @@ impl Server {
             cfg,
             registry,
             hook,
+            auth,
             m,
             process,
             landing,
@@ -326,7 +412,8 @@ impl Server {
             panics: AtomicU64::new(0),
         });
         // Built first so that, if a spawn fails, Drop stops what did start.
-        let mut server = Server { shared: shared.clone(), addr, acceptor: None, workers: Vec::new() };
+        let mut server =
+            Server { shared: shared.clone(), addr, waker: Some(waker), front: None, workers: Vec::new() };
         for i in 0..workers {
             let sh = shared.clone();
             let h = thread::Builder::new()
@@ -337,9 +424,9 @@ impl Server {
         }
         let h = thread::Builder::new()
             .name("qprom-accept".into())
-            .spawn(move || acceptor(shared, listener))
+            .spawn(move || front_thread(shared, poll, listener, tls_config))
             .map_err(|_| StartError::Spawn)?;
-        server.acceptor = Some(h);
+        server.front = Some(h);
         Ok(server)
     }
 
@@ -351,7 +438,7 @@ impl Server {
         self.addr
     }
 
-    /// Panics caught in workers since start.
+    /// Panics caught in the listener's threads since start.
     pub fn panics(&self) -> u64 {
         self.shared.panics.load(Relaxed)
     }
@@ -368,18 +455,14 @@ impl Server {
         if let Some(h) = &sh.hook {
             h.cancel();
         }
-        if let Some(a) = self.acceptor.take() {
-            // accept() has no timeout in std: a connection of our own wakes it to see
-            // `stop`. The listener closes when that thread returns, before join does.
-            let ip = self.addr.ip();
-            let wake = match ip {
-                _ if !ip.is_unspecified() => self.addr,
-                std::net::IpAddr::V4(_) => SocketAddr::new(Ipv4Addr::LOCALHOST.into(), self.addr.port()),
-                std::net::IpAddr::V6(_) => SocketAddr::new(Ipv6Addr::LOCALHOST.into(), self.addr.port()),
-            };
-            if TcpStream::connect_timeout(&wake, Duration::from_secs(2)).is_ok() {
-                let _ = a.join();
-            } // else leave it detached: it exits at its next connection (not seen on Linux).
+        if let Some(f) = self.front.take() {
+            // The listener and every waiting connection close when that thread returns.
+            match self.waker.as_ref().map(|w| w.wake()) {
+                Some(Ok(())) => {
+                    let _ = f.join();
+                }
+                _ => {} // cannot wake it (eventfd write failed): leave it detached
+            }
         }
         {
             let _q = sh.queue.lock();
@@ -403,125 +486,132 @@ impl Drop for Server {
     }
 }
 
-fn acceptor(sh: Arc<Shared>, listener: TcpListener) {
-    loop {
-        let r = catch_unwind(AssertUnwindSafe(|| match listener.accept() {
-            Ok((s, _)) => {
-                if sh.stop.load(SeqCst) {
-                    return true;
-                }
-                let mut q = sh.queue.lock();
-                if q.len() < QUEUE_CAP {
-                    q.push_back(Arc::new(s));
-                    sh.ready.notify_one();
-                } // else dropped: closing beats queueing a scrape that would time out anyway
-                false
-            }
-            Err(e) => {
-                if sh.stop.load(SeqCst) {
-                    return true;
-                }
-                // EMFILE and friends persist: back off instead of spinning a core.
-                if !matches!(e.kind(), io::ErrorKind::ConnectionAborted | io::ErrorKind::Interrupted) {
-                    thread::sleep(Duration::from_millis(20));
-                }
-                false
-            }
-        }));
-        match r {
-            Ok(true) => return,
-            Ok(false) => {}
-            Err(_) => {
-                sh.panics.fetch_add(1, Relaxed);
-            }
+fn front_thread(sh: Arc<Shared>, mut poll: Poll, listener: TcpListener, tls: Option<Arc<rustls::ServerConfig>>) {
+    // A panic loses the connections waiting at that moment (they close), not the listener.
+    while !sh.stop.load(SeqCst) {
+        let r = catch_unwind(AssertUnwindSafe(|| front::run(&sh, &mut poll, &listener, tls.clone())));
+        if r.is_err() {
+            sh.panics.fetch_add(1, Relaxed);
+            let _ = sh.m.panics.inc(1.0);
         }
     }
 }
 
 /// A worker's reusable buffers: steady-state scrapes allocate nothing for the body.
 struct WorkerState {
-    req: Vec<u8>,
     head: Vec<u8>,
     enc: Encoder,
     gz: Option<Gz>,
 }
 
 impl WorkerState {
-    fn new(max_request: usize) -> Self {
-        WorkerState { req: vec![0; max_request], head: Vec::with_capacity(512), enc: Encoder::new(), gz: None }
+    fn new() -> Self {
+        WorkerState { head: Vec::with_capacity(512), enc: Encoder::new(), gz: None }
     }
 }
 
 fn worker(sh: Arc<Shared>, idx: usize) {
-    let mut st = WorkerState::new(sh.cfg.max_request_bytes);
+    let mut st = WorkerState::new();
     loop {
-        let conn = {
+        let mut job = {
             let mut q = sh.queue.lock();
             loop {
                 if sh.stop.load(SeqCst) {
                     return;
                 }
-                if let Some(c) = q.pop_front() {
-                    break c;
+                if let Some(j) = q.pop_front() {
+                    break j;
                 }
                 sh.ready.wait(&mut q);
             }
         };
-        *sh.current[idx].lock() = Some(conn.clone());
+        *sh.current[idx].lock() = Some(job.stream.clone());
         // stop() sets the flag, then shuts down registered connections: re-checking after
         // registering means no connection escapes both.
         if sh.stop.load(SeqCst) {
             *sh.current[idx].lock() = None;
             return;
         }
-        let r = catch_unwind(AssertUnwindSafe(|| serve(&sh, &mut st, &conn)));
+        let r = catch_unwind(AssertUnwindSafe(|| serve(&sh, &mut st, &mut job)));
         *sh.current[idx].lock() = None;
         if r.is_err() {
             sh.panics.fetch_add(1, Relaxed);
             let _ = sh.m.panics.inc(1.0);
-            st = WorkerState::new(sh.cfg.max_request_bytes); // may be half-updated
+            st = WorkerState::new(); // may be half-updated
+        }
+    }
+}
+
+/// Where a response goes: the socket, or the socket through the TLS session.
+struct Sink<'a> {
+    s: &'a TcpStream,
+    tls: Option<&'a mut ServerConnection>,
+}
+
+impl Sink<'_> {
+    fn send(&mut self, b: &[u8], deadline: Instant) -> io::Result<()> {
+        match &mut self.tls {
+            None => send(self.s, b, deadline),
+            Some(t) => tls::send(t, self.s, b, deadline),
+        }
+    }
+
+    /// After the response: TLS says close_notify (else clients may report truncation).
+    fn finish(&mut self, deadline: Instant) {
+        if let Some(t) = &mut self.tls {
+            t.send_close_notify();
+            let _ = tls::flush(t, self.s, deadline);
         }
     }
 }
 
 /// One connection, one request.
-fn serve(sh: &Shared, st: &mut WorkerState, s: &TcpStream) {
-    let WorkerState { req: rbuf, head, enc, gz } = st;
-    let _ = s.set_nodelay(true); // head and body go out as two sends
+fn serve(sh: &Shared, st: &mut WorkerState, job: &mut Job) {
+    let WorkerState { head, enc, gz } = st;
+    let s: &TcpStream = &job.stream;
+    let _ = s.set_nodelay(true); // head and body go out as separate sends
+    let mut sink = Sink { s, tls: job.tls.as_deref_mut() };
     let cfg = &sh.cfg;
-    let n = match read_head(s, rbuf, Instant::now() + cfg.timeout) {
-        Ok(n) => n,
-        Err(ReadEnd::Gone) => return,
-        Err(ReadEnd::TooLarge) => return refuse(sh, head, s, 431),
-    };
-    let req = match parse(&rbuf[..n], cfg.max_request_bytes) {
+    if job.too_large {
+        return refuse(sh, head, &mut sink, 431);
+    }
+    let req = match parse(&job.head[..job.len], cfg.max_request_bytes) {
         Ok(r) => r,
-        Err(code) => return refuse(sh, head, s, code),
+        Err(code) => return refuse(sh, head, &mut sink, code),
     };
+    let metrics_path = req.path == cfg.path.as_bytes();
     let head_only = req.method == b"HEAD";
     let get_or_head = head_only || req.method == b"GET";
     let deadline = Instant::now() + cfg.timeout;
     let allow = [("Allow", "GET, HEAD")];
-    let mut plain = |code: u16, extra: &[(&str, &str)], body: &[u8], ctype: &str| {
+    let mut plain = |sink: &mut Sink<'_>, code: u16, extra: &[(&str, &str)], body: &[u8], ctype: &str| {
         let r = Reply { code, ctype, extra, body: Some(body), head_only };
-        let _ = send_reply(head, s, &r, deadline);
+        let _ = send_reply(head, sink, &r, deadline);
     };
 
-    if req.path == cfg.path.as_bytes() {
+    // Every path, as exporter-toolkit does: the landing page names the metrics path.
+    if sh.auth.as_ref().is_some_and(|a| !a.check(req.authorization)) {
+        let challenge = [("WWW-Authenticate", "Basic realm=\"qprom\", charset=\"UTF-8\"")];
+        plain(&mut sink, 401, &challenge, b"401 Unauthorized\n", TEXT);
+        if metrics_path {
+            sh.m.count(&sh.registry, 401);
+        }
+    } else if metrics_path {
         if !get_or_head {
-            plain(405, &allow, b"405 Method Not Allowed\n", TEXT);
+            plain(&mut sink, 405, &allow, b"405 Method Not Allowed\n", TEXT);
             sh.m.count(&sh.registry, 405);
         } else {
-            scrape(sh, enc, gz, head, s, &req, head_only, deadline);
+            scrape(sh, enc, gz, head, &mut sink, &req, head_only, deadline);
         }
     } else if req.path == b"/" {
         match get_or_head {
-            true => plain(200, &[], &sh.landing, "text/html; charset=utf-8"),
-            false => plain(405, &allow, b"405 Method Not Allowed\n", TEXT),
+            true => plain(&mut sink, 200, &[], &sh.landing, "text/html; charset=utf-8"),
+            false => plain(&mut sink, 405, &allow, b"405 Method Not Allowed\n", TEXT),
         }
     } else {
-        plain(404, &[], b"404 Not Found\n", TEXT);
+        plain(&mut sink, 404, &[], b"404 Not Found\n", TEXT);
     }
+    sink.finish(deadline);
     if req.has_body {
         linger(s, cfg.timeout);
     }
@@ -533,7 +623,7 @@ fn scrape(
     enc: &mut Encoder,
     gz: &mut Option<Gz>,
     head: &mut Vec<u8>,
-    s: &TcpStream,
+    sink: &mut Sink<'_>,
     req: &Request<'_>,
     head_only: bool,
     deadline: Instant,
@@ -542,7 +632,7 @@ fn scrape(
     // response must not find its own slot still taken when it reconnects.
     let Some(slot) = InFlight::acquire(&sh.in_flight, sh.cfg.max_in_flight) else {
         let r = Reply { code: 503, ctype: TEXT, extra: &[], body: Some(BUSY), head_only };
-        let _ = send_reply(head, s, &r, deadline);
+        let _ = send_reply(head, sink, &r, deadline);
         return sh.m.count(&sh.registry, 503);
     };
     let t0 = Instant::now();
@@ -551,7 +641,7 @@ fn scrape(
         // Headers only, without rendering (so no Content-Length): a cheap liveness probe.
         let r = Reply { code: 200, ctype: req.format.content_type(), extra: &vary, body: None, head_only };
         drop(slot);
-        let _ = send_reply(head, s, &r, deadline);
+        let _ = send_reply(head, sink, &r, deadline);
         return sh.m.count(&sh.registry, 200);
     }
     if let Some(h) = &sh.hook {
@@ -585,17 +675,20 @@ fn scrape(
     }
     let r = Reply { code: 200, ctype: req.format.content_type(), extra, body: Some(body), head_only };
     drop(slot);
-    let _ = send_reply(head, s, &r, deadline);
+    let _ = send_reply(head, sink, &r, deadline);
     let _ = sh.m.duration.observe(t0.elapsed().as_secs_f64());
     sh.m.count(&sh.registry, 200);
 }
 
 const TEXT: &str = "text/plain; charset=utf-8";
 const BUSY: &[u8] = b"503 Service Unavailable: too many scrapes in flight, try again later\n";
+/// The front end's answer when the queue of complete requests is full.
+const QUEUE_FULL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n\
+Content-Length: 50\r\nConnection: close\r\n\r\n503 Service Unavailable: too many requests queued\n";
 
 /// Answers a request we could not (or would not) read, then drains what the client still
 /// sends: closing with unread data makes Linux send RST, which can destroy the answer.
-fn refuse(sh: &Shared, head: &mut Vec<u8>, s: &TcpStream, code: u16) {
+fn refuse(sh: &Shared, head: &mut Vec<u8>, sink: &mut Sink<'_>, code: u16) {
     let body: &[u8] = match code {
         413 => b"413 Content Too Large\n",
         431 => b"431 Request Header Fields Too Large\n",
@@ -603,8 +696,10 @@ fn refuse(sh: &Shared, head: &mut Vec<u8>, s: &TcpStream, code: u16) {
         _ => b"400 Bad Request\n",
     };
     let r = Reply { code, ctype: TEXT, extra: &[], body: Some(body), head_only: false };
-    let _ = send_reply(head, s, &r, Instant::now() + sh.cfg.timeout);
-    linger(s, sh.cfg.timeout);
+    let deadline = Instant::now() + sh.cfg.timeout;
+    let _ = send_reply(head, sink, &r, deadline);
+    sink.finish(deadline);
+    linger(sink.s, sh.cfg.timeout);
 }
 
 fn linger(s: &TcpStream, timeout: Duration) {
@@ -645,246 +740,6 @@ impl Drop for InFlight<'_> {
 }
 
 // ---------------------------------------------------------------------------------------
-// Request reading and parsing
-
-enum ReadEnd {
-    /// EOF, timeout or error before a whole head: nothing worth answering.
-    Gone,
-    TooLarge,
-}
-
-/// Reads until the blank line that ends the head; returns the head's length.
-fn read_head(s: &TcpStream, buf: &mut [u8], deadline: Instant) -> Result<usize, ReadEnd> {
-    let (mut filled, mut scanned) = (0, 0);
-    loop {
-        if let Some(end) = head_end(buf, scanned, filled) {
-            return Ok(end);
-        }
-        scanned = filled.saturating_sub(2); // a terminator may straddle two reads
-        if filled == buf.len() {
-            return Err(ReadEnd::TooLarge);
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() || s.set_read_timeout(Some(left)).is_err() {
-            return Err(ReadEnd::Gone);
-        }
-        let want = (buf.len() - filled).min(READ_CHUNK);
-        match (&*s).read(&mut buf[filled..filled + want]) {
-            Ok(0) => return Err(ReadEnd::Gone),
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => return Err(ReadEnd::Gone),
-        }
-    }
-}
-
-const READ_CHUNK: usize = 4096;
-
-/// End of `\n\r\n` or `\n\n` within `buf[..filled]`, searching from `from`.
-fn head_end(buf: &[u8], from: usize, filled: usize) -> Option<usize> {
-    let b = &buf[..filled];
-    (from..b.len()).find_map(|i| match (b[i], b.get(i + 1), b.get(i + 2)) {
-        (b'\n', Some(b'\n'), _) => Some(i + 2),
-        (b'\n', Some(b'\r'), Some(b'\n')) => Some(i + 3),
-        _ => None,
-    })
-}
-
-/// What routing needs from a request.
-#[derive(Debug)]
-struct Request<'a> {
-    method: &'a [u8],
-    /// The target up to `?` or `#`.
-    path: &'a [u8],
-    format: Format,
-    gzip: bool,
-    scrape_timeout: Option<Duration>,
-    has_body: bool,
-}
-
-/// Parses a request head; `Err` is the status to answer.
-fn parse(head: &[u8], max_body: usize) -> Result<Request<'_>, u16> {
-    let mut lines = head.split(|&b| b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l));
-    let mut parts = lines.next().ok_or(400u16)?.split(|&b| b == b' ');
-    let (Some(method), Some(target), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(400);
-    };
-    if method.is_empty() || !method.iter().all(|&c| is_tchar(c)) {
-        return Err(400);
-    }
-    if target.is_empty() || !target.iter().all(|&c| c > b' ' && c < 0x7f) {
-        return Err(400);
-    }
-    match version {
-        b"HTTP/1.1" | b"HTTP/1.0" => {}
-        [b'H', b'T', b'T', b'P', b'/', a, b'.', b] if a.is_ascii_digit() && b.is_ascii_digit() => return Err(505),
-        _ => return Err(400),
-    }
-    let mut neg = Negotiation::default();
-    let mut gzip = GzipPref::default();
-    let mut scrape_timeout = None;
-    let mut has_body = false;
-    for line in lines {
-        if line.is_empty() {
-            break;
-        }
-        // Obsolete line folding (RFC 9112 §5.2) and a header without a colon are errors.
-        let colon = line.iter().position(|&b| b == b':').ok_or(400u16)?;
-        let name = &line[..colon];
-        if name.is_empty() || !name.iter().all(|&c| is_tchar(c)) {
-            return Err(400);
-        }
-        let value = std::str::from_utf8(&line[colon + 1..]).unwrap_or("").trim_matches([' ', '\t']);
-        if name.eq_ignore_ascii_case(b"accept") {
-            neg.feed(value);
-        } else if name.eq_ignore_ascii_case(b"accept-encoding") {
-            gzip.feed(value);
-        } else if name.eq_ignore_ascii_case(b"x-prometheus-scrape-timeout-seconds") {
-            scrape_timeout = value.parse::<f64>().ok().and_then(|v| Duration::try_from_secs_f64(v).ok());
-        } else if name.eq_ignore_ascii_case(b"content-length") {
-            let n: u64 = value.parse().map_err(|_| 400u16)?;
-            if n > max_body as u64 {
-                return Err(413);
-            }
-            has_body |= n > 0;
-        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-            return Err(413);
-        }
-    }
-    Ok(Request {
-        method,
-        path: origin_path(target),
-        format: neg.choose(),
-        gzip: gzip.accepts(),
-        scrape_timeout,
-        has_body,
-    })
-}
-
-/// The path of an origin-form (`/p?q`) or absolute-form (`http://h/p?q`) target.
-fn origin_path(t: &[u8]) -> &[u8] {
-    let mut p = t;
-    for scheme in [&b"http://"[..], b"https://"] {
-        if t.len() > scheme.len() && t[..scheme.len()].eq_ignore_ascii_case(scheme) {
-            let rest = &t[scheme.len()..];
-            p = rest.iter().position(|&b| b == b'/').map_or(b"/", |i| &rest[i..]);
-        }
-    }
-    let end = p.iter().position(|&b| b == b'?' || b == b'#').unwrap_or(p.len());
-    &p[..end]
-}
-
-fn is_tchar(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c)
-}
-
-/// Content negotiation over the two formats we speak. Each format takes the q-value of
-/// the most specific Accept range matching it (RFC 9110 §12.5.1): `type/sub;version=v`
-/// over `type/sub` over `type/*` over `*/*`. OpenMetrics only when asked for by name,
-/// with a q > 0 and not below text's; text 0.0.4 otherwise, also when nothing matches
-/// (as promhttp does, rather than 406).
-#[derive(Debug, Clone, Copy)]
-struct Negotiation {
-    om: (f32, i8),
-    text: (f32, i8),
-}
-
-impl Default for Negotiation {
-    fn default() -> Self {
-        Negotiation { om: (0.0, -1), text: (0.0, -1) }
-    }
-}
-
-impl Negotiation {
-    fn feed(&mut self, header: &str) {
-        for range in header.split(',') {
-            let mut params = range.split(';');
-            let mt = params.next().unwrap_or("").trim();
-            let (mut q, mut version) = (1.0f32, None);
-            for p in params {
-                let Some((k, v)) = p.split_once('=') else { continue };
-                let (k, v) = (k.trim(), v.trim().trim_matches('"'));
-                if k.eq_ignore_ascii_case("q") {
-                    q = parse_q(v);
-                } else if k.eq_ignore_ascii_case("version") {
-                    version = Some(v);
-                }
-            }
-            let spec = |want: &str| match version {
-                None => Some(2),
-                Some(v) if v == want => Some(3),
-                Some(_) => None, // a version we do not produce
-            };
-            let is = |s: &str| mt.eq_ignore_ascii_case(s);
-            let (om, text) = if is("application/openmetrics-text") {
-                (spec("1.0.0"), None)
-            } else if is("text/plain") {
-                (None, spec("0.0.4"))
-            } else if is("application/*") {
-                (Some(1), None)
-            } else if is("text/*") {
-                (None, Some(1))
-            } else if is("*/*") {
-                (Some(0), Some(0))
-            } else {
-                (None, None)
-            };
-            for (slot, spec) in [(&mut self.om, om), (&mut self.text, text)] {
-                match spec {
-                    Some(s) if s > slot.1 => *slot = (q, s),
-                    Some(s) if s == slot.1 => slot.0 = slot.0.max(q),
-                    _ => {}
-                }
-            }
-        }
-    }
-
-    fn choose(&self) -> Format {
-        let (om_q, om_spec) = self.om;
-        if om_spec >= 2 && om_q > 0.0 && om_q >= self.text.0 {
-            Format::OpenMetrics
-        } else {
-            Format::Text
-        }
-    }
-}
-
-/// Accept-Encoding: gzip (or x-gzip) with q > 0, or `*` with q > 0 when gzip is not named.
-#[derive(Debug, Default, Clone, Copy)]
-struct GzipPref {
-    gzip: Option<f32>,
-    any: Option<f32>,
-}
-
-impl GzipPref {
-    fn feed(&mut self, header: &str) {
-        for item in header.split(',') {
-            let mut parts = item.split(';');
-            let coding = parts.next().unwrap_or("").trim();
-            let q = parts
-                .filter_map(|p| p.split_once('='))
-                .find(|(k, _)| k.trim().eq_ignore_ascii_case("q"))
-                .map_or(1.0, |(_, v)| parse_q(v.trim()));
-            if coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip") {
-                self.gzip = Some(q);
-            } else if coding == "*" {
-                self.any = Some(q);
-            }
-        }
-    }
-
-    fn accepts(&self) -> bool {
-        self.gzip.or(self.any).is_some_and(|q| q > 0.0)
-    }
-}
-
-/// A malformed q-value makes its range unacceptable rather than preferred.
-fn parse_q(v: &str) -> f32 {
-    v.parse::<f32>().ok().filter(|q| (0.0..=1.0).contains(q)).unwrap_or(0.0)
-}
-
-// ---------------------------------------------------------------------------------------
 // Responses
 
 struct Reply<'a> {
@@ -896,11 +751,11 @@ struct Reply<'a> {
     head_only: bool,
 }
 
-fn send_reply(head: &mut Vec<u8>, s: &TcpStream, r: &Reply<'_>, deadline: Instant) -> io::Result<()> {
+fn send_reply(head: &mut Vec<u8>, sink: &mut Sink<'_>, r: &Reply<'_>, deadline: Instant) -> io::Result<()> {
     write_head(head, r);
-    send(s, head, deadline)?;
+    sink.send(head, deadline)?;
     match r.body {
-        Some(b) if !r.head_only => send(s, b, deadline),
+        Some(b) if !r.head_only => sink.send(b, deadline),
         _ => Ok(()),
     }
 }
@@ -911,6 +766,7 @@ fn write_head(head: &mut Vec<u8>, r: &Reply<'_>) {
     let reason = match r.code {
         200 => "OK",
         400 => "Bad Request",
+        401 => "Unauthorized",
         404 => "Not Found",
         405 => "Method Not Allowed",
         413 => "Content Too Large",
@@ -1058,70 +914,6 @@ impl Gz {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const PROMETHEUS_2: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
-    const PROMETHEUS_3: &str = "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1";
-
-    fn fmt_for(accept: &[&str]) -> Format {
-        let mut n = Negotiation::default();
-        accept.iter().for_each(|a| n.feed(a));
-        n.choose()
-    }
-
-    #[test]
-    fn negotiation() {
-        assert_eq!(fmt_for(&[PROMETHEUS_2]), Format::OpenMetrics);
-        assert_eq!(fmt_for(&[PROMETHEUS_3]), Format::OpenMetrics);
-        assert_eq!(fmt_for(&[]), Format::Text);
-        assert_eq!(fmt_for(&["*/*"]), Format::Text);
-        assert_eq!(fmt_for(&["application/*"]), Format::Text);
-        assert_eq!(fmt_for(&["application/openmetrics-text"]), Format::OpenMetrics);
-        assert_eq!(fmt_for(&["Application/OpenMetrics-Text; Version=1.0.0"]), Format::OpenMetrics);
-        assert_eq!(fmt_for(&["application/openmetrics-text;version=0.0.1"]), Format::Text);
-        assert_eq!(fmt_for(&["application/openmetrics-text;q=0, */*"]), Format::Text);
-        assert_eq!(fmt_for(&["application/openmetrics-text;q=0.4,text/plain;q=0.5"]), Format::Text);
-        assert_eq!(fmt_for(&["text/plain;q=0.5", "application/openmetrics-text;q=0.9"]), Format::OpenMetrics);
-        assert_eq!(fmt_for(&["application/openmetrics-text;q=bogus"]), Format::Text);
-        assert_eq!(fmt_for(&["application/json"]), Format::Text);
-    }
-
-    #[test]
-    fn accept_encoding() {
-        let ok = |h: &str| {
-            let mut g = GzipPref::default();
-            g.feed(h);
-            g.accepts()
-        };
-        assert!(ok("gzip"));
-        assert!(ok("deflate, gzip;q=1.0, *;q=0.5"));
-        assert!(ok("*"));
-        assert!(ok("x-gzip"));
-        assert!(!ok(""));
-        assert!(!ok("identity"));
-        assert!(!ok("gzip;q=0"));
-        assert!(!ok("*;q=0.5, gzip;q=0"));
-        assert!(!ok("br, deflate"));
-    }
-
-    #[test]
-    fn request_heads() {
-        let r = parse(b"GET /metrics?x=1 HTTP/1.1\r\nHost: h\r\nAccept-Encoding: gzip\r\n\r\n", 8192).unwrap();
-        assert_eq!((r.method, r.path, r.gzip, r.has_body), (&b"GET"[..], &b"/metrics"[..], true, false));
-        assert_eq!(parse(b"GET http://h:1/metrics HTTP/1.1\r\n\r\n", 8192).unwrap().path, b"/metrics");
-        assert_eq!(parse(b"GET http://h:1 HTTP/1.1\r\n\r\n", 8192).unwrap().path, b"/");
-        let t = parse(b"GET / HTTP/1.1\r\nX-Prometheus-Scrape-Timeout-Seconds: 2.5\r\n\r\n", 8192).unwrap();
-        assert_eq!(t.scrape_timeout, Some(Duration::from_millis(2500)));
-        assert_eq!(parse(b"GARBAGE\r\n\r\n", 8192).unwrap_err(), 400);
-        assert_eq!(parse(b"GET / HTTP/2.0\r\n\r\n", 8192).unwrap_err(), 505);
-        assert_eq!(parse(b"GET  / HTTP/1.1\r\n\r\n", 8192).unwrap_err(), 400);
-        assert_eq!(parse(b"GET / HTTP/1.1\r\nno colon\r\n\r\n", 8192).unwrap_err(), 400);
-        assert_eq!(parse(b"GET / HTTP/1.1\r\nBad Name: x\r\n\r\n", 8192).unwrap_err(), 400);
-        assert_eq!(parse(b"GET / HTTP/1.1\r\n folded\r\n\r\n", 8192).unwrap_err(), 400);
-        assert_eq!(parse(b"POST / HTTP/1.1\r\nContent-Length: 9000\r\n\r\n", 8192).unwrap_err(), 413);
-        assert_eq!(parse(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", 8192).unwrap_err(), 413);
-        assert!(parse(b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\n", 8192).unwrap().has_body);
-        assert_eq!(head_end(b"GET / HTTP/1.0\n\nrest", 0, 20), Some(16));
-    }
 
     #[test]
     fn http_date() {

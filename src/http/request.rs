@@ -1,0 +1,295 @@
+//! Request heads (read by the front end, `front.rs`): parsing, and negotiating the
+//! exposition format and compression.
+
+use super::Format;
+use std::time::Duration;
+
+/// End of `\n\r\n` or `\n\n` within `buf[..filled]`, searching from `from`.
+pub(super) fn head_end(buf: &[u8], from: usize, filled: usize) -> Option<usize> {
+    let b = &buf[..filled];
+    (from..b.len()).find_map(|i| match (b[i], b.get(i + 1), b.get(i + 2)) {
+        (b'\n', Some(b'\n'), _) => Some(i + 2),
+        (b'\n', Some(b'\r'), Some(b'\n')) => Some(i + 3),
+        _ => None,
+    })
+}
+
+/// What routing needs from a request.
+#[derive(Debug)]
+pub(super) struct Request<'a> {
+    pub(super) method: &'a [u8],
+    /// The target up to `?` or `#`.
+    pub(super) path: &'a [u8],
+    pub(super) format: Format,
+    pub(super) gzip: bool,
+    pub(super) scrape_timeout: Option<Duration>,
+    pub(super) has_body: bool,
+    /// The `Authorization` header's value, if any (one; a second is a 400).
+    pub(super) authorization: Option<&'a [u8]>,
+}
+
+/// Parses a request head; `Err` is the status to answer.
+pub(super) fn parse(head: &[u8], max_body: usize) -> Result<Request<'_>, u16> {
+    let mut lines = head.split(|&b| b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    let mut parts = lines.next().ok_or(400u16)?.split(|&b| b == b' ');
+    let (Some(method), Some(target), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(400);
+    };
+    if method.is_empty() || !method.iter().all(|&c| is_tchar(c)) {
+        return Err(400);
+    }
+    if target.is_empty() || !target.iter().all(|&c| c > b' ' && c < 0x7f) {
+        return Err(400);
+    }
+    match version {
+        b"HTTP/1.1" | b"HTTP/1.0" => {}
+        [b'H', b'T', b'T', b'P', b'/', a, b'.', b] if a.is_ascii_digit() && b.is_ascii_digit() => return Err(505),
+        _ => return Err(400),
+    }
+    let mut neg = Negotiation::default();
+    let mut gzip = GzipPref::default();
+    let mut scrape_timeout = None;
+    let mut has_body = false;
+    let mut authorization = None;
+    for line in lines {
+        if line.is_empty() {
+            break;
+        }
+        // Obsolete line folding (RFC 9112 §5.2) and a header without a colon are errors.
+        let colon = line.iter().position(|&b| b == b':').ok_or(400u16)?;
+        let name = &line[..colon];
+        if name.is_empty() || !name.iter().all(|&c| is_tchar(c)) {
+            return Err(400);
+        }
+        let value = std::str::from_utf8(&line[colon + 1..]).unwrap_or("").trim_matches([' ', '\t']);
+        if name.eq_ignore_ascii_case(b"accept") {
+            neg.feed(value);
+        } else if name.eq_ignore_ascii_case(b"accept-encoding") {
+            gzip.feed(value);
+        } else if name.eq_ignore_ascii_case(b"x-prometheus-scrape-timeout-seconds") {
+            scrape_timeout = value.parse::<f64>().ok().and_then(|v| Duration::try_from_secs_f64(v).ok());
+        } else if name.eq_ignore_ascii_case(b"content-length") {
+            let n: u64 = value.parse().map_err(|_| 400u16)?;
+            if n > max_body as u64 {
+                return Err(413);
+            }
+            has_body |= n > 0;
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            return Err(413);
+        } else if name.eq_ignore_ascii_case(b"authorization") {
+            // Two credentials would leave it to us which one counts: refuse instead.
+            if authorization.replace(trim_ows(&line[colon + 1..])).is_some() {
+                return Err(400);
+            }
+        }
+    }
+    Ok(Request {
+        method,
+        path: origin_path(target),
+        format: neg.choose(),
+        gzip: gzip.accepts(),
+        scrape_timeout,
+        has_body,
+        authorization,
+    })
+}
+
+fn trim_ows(v: &[u8]) -> &[u8] {
+    let start = v.iter().position(|&c| c != b' ' && c != b'\t').unwrap_or(v.len());
+    let end = v.iter().rposition(|&c| c != b' ' && c != b'\t').map_or(start, |e| e + 1);
+    &v[start..end]
+}
+
+/// The path of an origin-form (`/p?q`) or absolute-form (`http://h/p?q`) target.
+fn origin_path(t: &[u8]) -> &[u8] {
+    let mut p = t;
+    for scheme in [&b"http://"[..], b"https://"] {
+        if t.len() > scheme.len() && t[..scheme.len()].eq_ignore_ascii_case(scheme) {
+            let rest = &t[scheme.len()..];
+            p = rest.iter().position(|&b| b == b'/').map_or(b"/", |i| &rest[i..]);
+        }
+    }
+    let end = p.iter().position(|&b| b == b'?' || b == b'#').unwrap_or(p.len());
+    &p[..end]
+}
+
+fn is_tchar(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c)
+}
+
+/// Content negotiation over the two formats we speak. Each format takes the q-value of
+/// the most specific Accept range matching it (RFC 9110 §12.5.1): `type/sub;version=v`
+/// over `type/sub` over `type/*` over `*/*`. OpenMetrics only when asked for by name,
+/// with a q > 0 and not below text's; text 0.0.4 otherwise, also when nothing matches
+/// (as promhttp does, rather than 406).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Negotiation {
+    om: (f32, i8),
+    text: (f32, i8),
+}
+
+impl Default for Negotiation {
+    fn default() -> Self {
+        Negotiation { om: (0.0, -1), text: (0.0, -1) }
+    }
+}
+
+impl Negotiation {
+    pub(super) fn feed(&mut self, header: &str) {
+        for range in header.split(',') {
+            let mut params = range.split(';');
+            let mt = params.next().unwrap_or("").trim();
+            let (mut q, mut version) = (1.0f32, None);
+            for p in params {
+                let Some((k, v)) = p.split_once('=') else { continue };
+                let (k, v) = (k.trim(), v.trim().trim_matches('"'));
+                if k.eq_ignore_ascii_case("q") {
+                    q = parse_q(v);
+                } else if k.eq_ignore_ascii_case("version") {
+                    version = Some(v);
+                }
+            }
+            let spec = |want: &str| match version {
+                None => Some(2),
+                Some(v) if v == want => Some(3),
+                Some(_) => None, // a version we do not produce
+            };
+            let is = |s: &str| mt.eq_ignore_ascii_case(s);
+            let (om, text) = if is("application/openmetrics-text") {
+                (spec("1.0.0"), None)
+            } else if is("text/plain") {
+                (None, spec("0.0.4"))
+            } else if is("application/*") {
+                (Some(1), None)
+            } else if is("text/*") {
+                (None, Some(1))
+            } else if is("*/*") {
+                (Some(0), Some(0))
+            } else {
+                (None, None)
+            };
+            for (slot, spec) in [(&mut self.om, om), (&mut self.text, text)] {
+                match spec {
+                    Some(s) if s > slot.1 => *slot = (q, s),
+                    Some(s) if s == slot.1 => slot.0 = slot.0.max(q),
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    pub(super) fn choose(&self) -> Format {
+        let (om_q, om_spec) = self.om;
+        if om_spec >= 2 && om_q > 0.0 && om_q >= self.text.0 {
+            Format::OpenMetrics
+        } else {
+            Format::Text
+        }
+    }
+}
+
+/// Accept-Encoding: gzip (or x-gzip) with q > 0, or `*` with q > 0 when gzip is not named.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct GzipPref {
+    gzip: Option<f32>,
+    any: Option<f32>,
+}
+
+impl GzipPref {
+    pub(super) fn feed(&mut self, header: &str) {
+        for item in header.split(',') {
+            let mut parts = item.split(';');
+            let coding = parts.next().unwrap_or("").trim();
+            let q = parts
+                .filter_map(|p| p.split_once('='))
+                .find(|(k, _)| k.trim().eq_ignore_ascii_case("q"))
+                .map_or(1.0, |(_, v)| parse_q(v.trim()));
+            if coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip") {
+                self.gzip = Some(q);
+            } else if coding == "*" {
+                self.any = Some(q);
+            }
+        }
+    }
+
+    pub(super) fn accepts(&self) -> bool {
+        self.gzip.or(self.any).is_some_and(|q| q > 0.0)
+    }
+}
+
+/// A malformed q-value makes its range unacceptable rather than preferred.
+fn parse_q(v: &str) -> f32 {
+    v.parse::<f32>().ok().filter(|q| (0.0..=1.0).contains(q)).unwrap_or(0.0)
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PROMETHEUS_2: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+    const PROMETHEUS_3: &str = "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1";
+
+    fn fmt_for(accept: &[&str]) -> Format {
+        let mut n = Negotiation::default();
+        accept.iter().for_each(|a| n.feed(a));
+        n.choose()
+    }
+
+    #[test]
+    fn negotiation() {
+        assert_eq!(fmt_for(&[PROMETHEUS_2]), Format::OpenMetrics);
+        assert_eq!(fmt_for(&[PROMETHEUS_3]), Format::OpenMetrics);
+        assert_eq!(fmt_for(&[]), Format::Text);
+        assert_eq!(fmt_for(&["*/*"]), Format::Text);
+        assert_eq!(fmt_for(&["application/*"]), Format::Text);
+        assert_eq!(fmt_for(&["application/openmetrics-text"]), Format::OpenMetrics);
+        assert_eq!(fmt_for(&["Application/OpenMetrics-Text; Version=1.0.0"]), Format::OpenMetrics);
+        assert_eq!(fmt_for(&["application/openmetrics-text;version=0.0.1"]), Format::Text);
+        assert_eq!(fmt_for(&["application/openmetrics-text;q=0, */*"]), Format::Text);
+        assert_eq!(fmt_for(&["application/openmetrics-text;q=0.4,text/plain;q=0.5"]), Format::Text);
+        assert_eq!(fmt_for(&["text/plain;q=0.5", "application/openmetrics-text;q=0.9"]), Format::OpenMetrics);
+        assert_eq!(fmt_for(&["application/openmetrics-text;q=bogus"]), Format::Text);
+        assert_eq!(fmt_for(&["application/json"]), Format::Text);
+    }
+
+    #[test]
+    fn accept_encoding() {
+        let ok = |h: &str| {
+            let mut g = GzipPref::default();
+            g.feed(h);
+            g.accepts()
+        };
+        assert!(ok("gzip"));
+        assert!(ok("deflate, gzip;q=1.0, *;q=0.5"));
+        assert!(ok("*"));
+        assert!(ok("x-gzip"));
+        assert!(!ok(""));
+        assert!(!ok("identity"));
+        assert!(!ok("gzip;q=0"));
+        assert!(!ok("*;q=0.5, gzip;q=0"));
+        assert!(!ok("br, deflate"));
+    }
+
+    #[test]
+    fn request_heads() {
+        let r = parse(b"GET /metrics?x=1 HTTP/1.1\r\nHost: h\r\nAccept-Encoding: gzip\r\n\r\n", 8192).unwrap();
+        assert_eq!((r.method, r.path, r.gzip, r.has_body), (&b"GET"[..], &b"/metrics"[..], true, false));
+        assert_eq!(parse(b"GET http://h:1/metrics HTTP/1.1\r\n\r\n", 8192).unwrap().path, b"/metrics");
+        assert_eq!(parse(b"GET http://h:1 HTTP/1.1\r\n\r\n", 8192).unwrap().path, b"/");
+        let t = parse(b"GET / HTTP/1.1\r\nX-Prometheus-Scrape-Timeout-Seconds: 2.5\r\n\r\n", 8192).unwrap();
+        assert_eq!(t.scrape_timeout, Some(Duration::from_millis(2500)));
+        assert_eq!(parse(b"GARBAGE\r\n\r\n", 8192).unwrap_err(), 400);
+        assert_eq!(parse(b"GET / HTTP/2.0\r\n\r\n", 8192).unwrap_err(), 505);
+        assert_eq!(parse(b"GET  / HTTP/1.1\r\n\r\n", 8192).unwrap_err(), 400);
+        assert_eq!(parse(b"GET / HTTP/1.1\r\nno colon\r\n\r\n", 8192).unwrap_err(), 400);
+        assert_eq!(parse(b"GET / HTTP/1.1\r\nBad Name: x\r\n\r\n", 8192).unwrap_err(), 400);
+        assert_eq!(parse(b"GET / HTTP/1.1\r\n folded\r\n\r\n", 8192).unwrap_err(), 400);
+        assert_eq!(parse(b"POST / HTTP/1.1\r\nContent-Length: 9000\r\n\r\n", 8192).unwrap_err(), 413);
+        assert_eq!(parse(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", 8192).unwrap_err(), 413);
+        assert!(parse(b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\n", 8192).unwrap().has_body);
+        assert_eq!(head_end(b"GET / HTTP/1.0\n\nrest", 0, 20), Some(16));
+    }
+
+}
