@@ -91,6 +91,13 @@ errors! {
     PushStatus4xx => c"prom: push failed: gateway answered 4xx (rejected: check job, grouping and metrics)",
     PushStatus5xx => c"prom: push failed: gateway answered 5xx",
     PushStatus => c"prom: push failed: gateway answered a status other than 2xx",
+    // Basic auth for the listener (src/auth.rs).
+    AuthNoUsers => c"prom: basic auth needs at least one user",
+    AuthUser => c"prom: basic auth user name must be non-empty, without ':'",
+    AuthDuplicateUser => c"prom: basic auth user name given twice",
+    AuthHash => c"prom: basic auth password must be a bcrypt hash ($2a$, $2b$ or $2y$, 60 characters)",
+    AuthCost => c"prom: basic auth bcrypt cost must be 04 to 31",
+    AuthRandom => c"prom: basic auth: could not read the OS random source",
 }
 
 impl Error {

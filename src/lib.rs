@@ -1,4 +1,5 @@
 //! qprom: a native kdb+ extension that makes a q process a Prometheus target.
+pub mod auth;
 pub mod defaults;
 pub mod error;
 pub mod ffi;
