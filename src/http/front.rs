@@ -4,11 +4,13 @@
 //! Why: a worker that waits for a head can be held for the whole `timeout` by a client
 //! that sends nothing (slowloris); a few such clients would starve Prometheus. Here a
 //! waiting connection costs a socket and a small buffer. At most `max_connections` wait at
-//! once: a new connection then evicts the oldest waiting one, so an attacker who holds
-//! them all cannot keep a scraper out (a scraper's head arrives within a round trip and
-//! leaves the table at once). Every head must be complete within `timeout` of the accept.
-//! Complete requests queue for the workers (at most [`QUEUE_CAP`](super::QUEUE_CAP));
-//! beyond that a request gets an immediate 503 from here.
+//! once. When the table is full, a new connection evicts the oldest waiting one if that
+//! one has had [`GRACE`] to send its head, so an attacker who holds every slot cannot
+//! keep a scraper out (a scraper's head arrives within a round trip and leaves the table
+//! at once); if even the oldest is younger (a burst of real clients), new connections
+//! wait in the kernel's backlog until slots free up. Every head must be complete within
+//! `timeout` of the accept. Complete requests queue for the workers (at most
+//! `max_connections` of them); beyond that a request gets an immediate 503 from here.
 
 use super::request::head_end;
 use super::tls::{self, NoSigpipe};
@@ -23,6 +25,10 @@ use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// How long a waiting connection is safe from eviction: enough for any real client to
+/// send a request head after connecting (one round trip), far less than `timeout`.
+pub(super) const GRACE: Duration = Duration::from_millis(250);
 
 pub(super) const LISTENER: Token = Token(usize::MAX - 1);
 pub(super) const WAKER: Token = Token(usize::MAX - 2);
@@ -89,8 +95,12 @@ struct Front<'a> {
     /// connection left the table are skipped when met.
     order: VecDeque<(u64, usize)>,
     seq: u64,
-    /// After EMFILE and the like: when to try accepting again.
+    /// When to try accepting again: after EMFILE and the like, or when the table is full
+    /// of connections still within their grace.
     accept_retry: Option<Instant>,
+    /// Connections may be waiting in the backlog that no event will announce again
+    /// (epoll is edge-triggered): accept as soon as a slot frees.
+    backlog: bool,
     scratch: Box<[u8; 16 * 1024]>,
 }
 
@@ -107,6 +117,7 @@ pub(super) fn run(sh: &Shared, poll: &mut Poll, listener: &TcpListener, tls: Opt
         order: VecDeque::new(),
         seq: 0,
         accept_retry: None,
+        backlog: false,
         scratch: Box::new([0; 16 * 1024]),
     };
     let mut events = Events::with_capacity(256);
@@ -128,11 +139,12 @@ pub(super) fn run(sh: &Shared, poll: &mut Poll, listener: &TcpListener, tls: Opt
                 Token(i) => f.drive(i),
             }
         }
-        if f.accept_retry.is_some_and(|t| t <= Instant::now()) {
+        f.expire();
+        let retry = f.accept_retry.is_some_and(|t| t <= Instant::now());
+        if retry || (f.backlog && f.open < f.sh.cfg.max_connections) {
             f.accept_retry = None;
             f.accept_all();
         }
-        f.expire();
     }
 }
 
@@ -163,7 +175,12 @@ impl Front<'_> {
     }
 
     fn accept_all(&mut self) {
+        self.backlog = false;
         loop {
+            if self.open >= self.sh.cfg.max_connections && !self.evict_oldest() {
+                self.backlog = true;
+                return;
+            }
             match self.listener.accept() {
                 Ok((s, _)) => self.admit(s),
                 Err(e) => match e.kind() {
@@ -183,9 +200,6 @@ impl Front<'_> {
     fn admit(&mut self, s: TcpStream) {
         if s.set_nonblocking(true).is_err() {
             return;
-        }
-        if self.open >= self.sh.cfg.max_connections {
-            self.evict_oldest();
         }
         let tls = match &self.tls {
             None => None,
@@ -225,13 +239,27 @@ impl Front<'_> {
         self.drive(i);
     }
 
-    fn evict_oldest(&mut self) {
-        while let Some((seq, i)) = self.order.pop_front() {
-            if self.conns[i].as_ref().is_some_and(|c| c.seq == seq) {
-                self.close(i, Some(Dropped::Evicted));
-                return;
+    /// Makes room by closing the oldest waiting connection, if it is past its grace;
+    /// otherwise sets `accept_retry` to when it will be.
+    fn evict_oldest(&mut self) -> bool {
+        while let Some(&(seq, i)) = self.order.front() {
+            match &self.conns[i] {
+                Some(c) if c.seq == seq => {
+                    let ripe = c.accepted + GRACE;
+                    if ripe > Instant::now() {
+                        self.accept_retry = Some(self.accept_retry.map_or(ripe, |t| t.min(ripe)));
+                        return false;
+                    }
+                    self.order.pop_front();
+                    self.close(i, Some(Dropped::Evicted));
+                    return true;
+                }
+                _ => {
+                    self.order.pop_front();
+                }
             }
         }
+        false // nothing waiting, yet full: cannot happen (open counts table entries)
     }
 
     fn expire(&mut self) {
@@ -298,7 +326,7 @@ impl Front<'_> {
         }
         let job = Job { stream: Arc::new(c.stream), tls: c.tls, head: c.buf, len, too_large };
         let mut q = self.sh.queue.lock();
-        if q.len() < super::QUEUE_CAP {
+        if q.len() < self.sh.cfg.max_connections {
             q.push_back(job);
             self.sh.ready.notify_one();
             return;

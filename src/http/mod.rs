@@ -52,9 +52,6 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// Complete requests waiting for a worker; more get an immediate 503.
-pub const QUEUE_CAP: usize = 64;
-
 pub use tls::{TlsFiles, TlsMinVersion};
 
 /// Listener settings.
@@ -85,7 +82,8 @@ pub struct HttpConfig {
     /// Register the `process_*` metrics and refresh them at each scrape.
     pub process_metrics: bool,
     /// Connections open at once while their request head is still arriving (1..=65536),
-    /// default 256. When full, a new connection evicts the oldest of them.
+    /// default 256; as many complete requests may wait for a worker. When full, a new
+    /// connection evicts the oldest waiting one (see `front.rs`).
     pub max_connections: usize,
     /// Serve HTTPS only, with this certificate and key.
     pub tls: Option<TlsFiles>,
@@ -406,7 +404,7 @@ impl Server {
             process,
             landing,
             stop: AtomicBool::new(false),
-            queue: Mutex::new(VecDeque::with_capacity(QUEUE_CAP)),
+            queue: Mutex::new(VecDeque::new()),
             ready: Condvar::new(),
             in_flight: AtomicUsize::new(0),
             panics: AtomicU64::new(0),
@@ -612,9 +610,18 @@ fn serve(sh: &Shared, st: &mut WorkerState, job: &mut Job) {
         plain(&mut sink, 404, &[], b"404 Not Found\n", TEXT);
     }
     sink.finish(deadline);
-    if req.has_body {
+    // Unread input (a body, pipelined requests) at close makes Linux reset the connection,
+    // which can destroy the end of the response still in flight (RFC 9112 §9.6).
+    if req.has_body || job.head.len() > job.len || input_pending(s) {
         linger(s, cfg.timeout);
     }
+}
+
+fn input_pending(s: &TcpStream) -> bool {
+    let mut b = [0u8; 1];
+    let pending = s.set_nonblocking(true).is_ok() && matches!(s.peek(&mut b), Ok(n) if n > 0);
+    let _ = s.set_nonblocking(false);
+    pending
 }
 
 #[allow(clippy::too_many_arguments)]
