@@ -48,6 +48,7 @@ bench: build
 bench-http: build
 	tests/host/build.sh
 	target/venv/bin/python tests/host/bench_http.py
+	target/venv/bin/python tests/host/bench_scrapers.py
 
 # The extension in the stand-in q host under synthetic load, listener on DEMO_PORT (default
 # 9612, bind DEMO_BIND, default 0.0.0.0); runs until Ctrl-C.
