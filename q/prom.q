@@ -142,7 +142,8 @@
   if[.prom.i.mine[z]~@[get;n;{[e]`}];$[-11h=type o:.prom.i.orig z;system"x ",string n;n set o]];}
 
 / ---- init and stop ------------------------------------------------------------------------
-.prom.i.listenkeys:`port`bind`path`workers`maxInFlight`timeout`maxRequestBytes`pollTimeout`gzip`processMetrics
+.prom.i.listenkeys:`port`bind`path`workers`maxInFlight`timeout`maxRequestBytes`pollTimeout`gzip`processMetrics,
+  `maxConnections`tlsCertFile`tlsKeyFile`tlsClientCAFile`tlsMinVersion`basicAuthUsers
 .prom.i.qkeys:`naming`buckets`quantiles`maxAge`handlers`limit`defaults`fileSd
 .prom.i.handlers:`pg`ps`ph`pp`ws`ts`po`pc`wo`wc
 .prom.i.poll:{[x].prom.i.hook1[`on_poll;(.prom.i.qpath;()!())];}
@@ -150,7 +151,9 @@
 / init[] or init[config] -> the listener's port, or (::) when /metrics is served on q's
 / own port (no `port given) by .z.ph. Wraps the .z handlers and registers the default
 / metrics. Listener keys: port bind path workers maxInFlight timeout maxRequestBytes
-/ pollTimeout gzip processMetrics. Others: naming (`standard|`kx), buckets (request
+/ pollTimeout gzip processMetrics maxConnections, TLS: tlsCertFile tlsKeyFile
+/ tlsClientCAFile (file names, strings or file symbols) tlsMinVersion (`TLS12|`TLS13),
+/ basic auth: basicAuthUsers (user symbols!bcrypt hash strings). Others: naming (`standard|`kx), buckets (request
 / duration bounds, seconds), quantiles and maxAge (KX mode's summaries), handlers (a
 / subset of pg ps ph pp ws ts po pc wo wc), limit (default series limit), defaults (0b:
 / no default metrics). Middleware (all off by default): inflight sizes httpStatus user

@@ -456,19 +456,54 @@ fn client_hanging_up_mid_response_is_harmless() {
 }
 
 #[test]
-fn a_silent_client_holds_one_worker_only_until_the_timeout() {
+fn silent_clients_hold_no_worker_and_are_closed_at_the_timeout() {
     let srv = start_with(registry(), None, |c| {
-        c.workers = 2;
-        c.timeout = Duration::from_millis(300);
+        c.workers = 1;
+        c.timeout = Duration::from_millis(1500);
     });
     let port = srv.local_port();
-    let mut silent = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    silent.write_all(b"GET /metrics HTTP/1.1\r\n").unwrap(); // never finishes its head
-    assert_eq!(get(port, "/metrics").status, 200, "the other worker serves meanwhile");
-    silent.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut silent: Vec<TcpStream> = (0..10).map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap()).collect();
+    silent[0].write_all(b"GET /metrics HTTP/1.1\r\n").unwrap(); // never finishes its head
+    // one worker, ten idle connections: the scrape is served all the same, long before
+    // the worker could have been freed by the timeout
+    let t0 = Instant::now();
+    assert_eq!(get(port, "/metrics").status, 200);
+    assert!(t0.elapsed() < Duration::from_millis(1000), "{:?}", t0.elapsed());
+    for s in &mut silent {
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).unwrap(); // closed by the server after its timeout
+        assert!(buf.is_empty());
+    }
+    let body = get(port, "/metrics").text().to_string();
+    assert_eq!(sample(&body, r#"qprom_http_dropped_connections_total{reason="timeout"}"#), Some(10.0));
+    assert_eq!(sample(&body, r#"qprom_http_dropped_connections_total{reason="evicted"}"#), Some(0.0));
+}
+
+#[test]
+fn a_full_table_evicts_the_oldest_waiting_connection() {
+    let srv = start_with(registry(), None, |c| {
+        c.max_connections = 4;
+        c.timeout = Duration::from_secs(30);
+    });
+    let port = srv.local_port();
+    let mut idle: Vec<TcpStream> = (0..4).map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap()).collect();
+    // The table is full of connections younger than the grace: this scrape waits in the
+    // backlog until the oldest has had its grace, then takes its place.
+    let r = get(port, "/metrics");
+    assert_eq!(r.status, 200);
+    assert_eq!(sample(r.text(), r#"qprom_http_dropped_connections_total{reason="evicted"}"#), Some(1.0));
+    idle[0].set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut buf = Vec::new();
-    silent.read_to_end(&mut buf).unwrap(); // closed by the server after its timeout
-    assert!(buf.is_empty());
+    assert_eq!(idle[0].read_to_end(&mut buf).unwrap(), 0, "the oldest was closed");
+    // the others are still open and can still send their request
+    for s in &mut idle[2..] {
+        s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).unwrap();
+        assert_eq!(parse_response(&buf, false).status, 200);
+    }
 }
 
 #[test]

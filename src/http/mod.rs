@@ -590,10 +590,10 @@ fn serve(sh: &Shared, st: &mut WorkerState, job: &mut Job) {
     // Every path, as exporter-toolkit does: the landing page names the metrics path.
     if sh.auth.as_ref().is_some_and(|a| !a.check(req.authorization)) {
         let challenge = [("WWW-Authenticate", "Basic realm=\"qprom\", charset=\"UTF-8\"")];
-        plain(&mut sink, 401, &challenge, b"401 Unauthorized\n", TEXT);
         if metrics_path {
-            sh.m.count(&sh.registry, 401);
+            sh.m.count(&sh.registry, 401); // before the answer: a client may look right after
         }
+        plain(&mut sink, 401, &challenge, b"401 Unauthorized\n", TEXT);
     } else if metrics_path {
         if !get_or_head {
             plain(&mut sink, 405, &allow, b"405 Method Not Allowed\n", TEXT);
