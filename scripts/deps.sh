@@ -6,7 +6,8 @@
 #   scripts/deps.sh [EXTRA_DEB_PACKAGE...]
 #
 # Installs
-#   * Debian packages: prometheus (prometheus, promtool), valgrind, plus any
+#   * Debian packages: prometheus (prometheus, promtool), valgrind, openssl (test
+#     certificates for the TLS tests), plus any
 #     extra packages given as arguments or in $DEPS_EXTRA_APT (space separated),
 #     e.g. DEPS_EXTRA_APT="prometheus-node-exporter prometheus-pushgateway".
 #   * $TARGET_DIR/venv: a virtualenv with tests/requirements.txt (reinstalled
@@ -24,7 +25,7 @@ set -euo pipefail
 PYKX_VERSION=4.2.0
 # sha256 of pykx-4.2.0-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl on PyPI
 PYKX_WHEEL_SHA256=b4cf82210775ad0acd68c9ec8abfc847447b584217391faf491f2493f021d0e9
-BASE_APT=(prometheus valgrind)
+BASE_APT=(prometheus valgrind openssl)
 
 say() { printf 'deps: %s\n' "$*"; }
 die() { printf 'deps: ERROR: %s\n' "$*" >&2; exit 1; }

@@ -455,11 +455,9 @@ impl Server {
         }
         if let Some(f) = self.front.take() {
             // The listener and every waiting connection close when that thread returns.
-            match self.waker.as_ref().map(|w| w.wake()) {
-                Some(Ok(())) => {
-                    let _ = f.join();
-                }
-                _ => {} // cannot wake it (eventfd write failed): leave it detached
+            // If it cannot be woken (the eventfd write failed), leave it detached.
+            if let Some(Ok(())) = self.waker.as_ref().map(|w| w.wake()) {
+                let _ = f.join();
             }
         }
         {
