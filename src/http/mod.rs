@@ -489,6 +489,7 @@ fn front_thread(sh: Arc<Shared>, mut poll: Poll, listener: TcpListener, tls: Opt
         if r.is_err() {
             sh.panics.fetch_add(1, Relaxed);
             let _ = sh.m.panics.inc(1.0);
+            thread::sleep(Duration::from_millis(20)); // a panic that repeats must not spin
         }
     }
 }
