@@ -87,7 +87,8 @@ struct Front<'a> {
     sh: &'a Shared,
     poll: &'a mut Poll,
     listener: &'a TcpListener,
-    tls: Option<Arc<rustls::ServerConfig>>,
+    /// Kept by the caller across a restart after a panic: TLS must never lapse.
+    tls: &'a mut Option<tls::Reloading>,
     conns: Vec<Option<Conn>>,
     free: Vec<usize>,
     open: usize,
@@ -105,7 +106,7 @@ struct Front<'a> {
 }
 
 /// Runs until `stop`; every waiting connection closes when it returns (or unwinds).
-pub(super) fn run(sh: &Shared, poll: &mut Poll, listener: &TcpListener, tls: Option<Arc<rustls::ServerConfig>>) {
+pub(super) fn run(sh: &Shared, poll: &mut Poll, listener: &TcpListener, tls: &mut Option<tls::Reloading>) {
     let mut f = Front {
         sh,
         poll,
@@ -201,12 +202,16 @@ impl Front<'_> {
         if s.set_nonblocking(true).is_err() {
             return;
         }
-        let tls = match &self.tls {
+        let tls = match self.tls.as_mut() {
             None => None,
-            Some(cfg) => match ServerConnection::new(cfg.clone()) {
-                Ok(c) => Some(Box::new(c)),
-                Err(_) => return self.sh.m.dropped(Dropped::Tls),
-            },
+            Some(r) => {
+                let (cfg, reload) = r.current();
+                self.sh.m.tls_reload(reload);
+                match ServerConnection::new(cfg) {
+                    Ok(c) => Some(Box::new(c)),
+                    Err(_) => return self.sh.m.dropped(Dropped::Tls),
+                }
+            }
         };
         let i = self.free.pop().unwrap_or_else(|| {
             self.conns.push(None);

@@ -194,6 +194,7 @@ impl std::error::Error for StartError {}
 
 const SCRAPES: &str = "qprom_scrapes_total";
 const DROPPED: &str = "qprom_http_dropped_connections_total";
+const TLS_RELOADS: &str = "qprom_tls_reloads_total";
 
 /// The listener's own metrics, ordinary families in the served registry.
 struct SelfMetrics {
@@ -206,10 +207,12 @@ struct SelfMetrics {
     panics: Arc<Series>,
     /// By [`Dropped`] reason, in `Dropped::ALL` order.
     dropped: Vec<Arc<Series>>,
+    /// `result="ok"` and `"error"`, with TLS only.
+    tls_reloads: Option<[Arc<Series>; 2]>,
 }
 
 impl SelfMetrics {
-    fn register(reg: &Registry) -> Result<Self, Error> {
+    fn register(reg: &Registry, with_tls: bool) -> Result<Self, Error> {
         use MetricType::{Counter, Gauge, Histogram};
         let one = |name: &str, t, help: &str| -> Result<Arc<Series>, Error> {
             reg.register(&FamilyDesc::new(name, t, help, &[]))?;
@@ -266,7 +269,34 @@ impl SelfMetrics {
                 "Panics caught in HTTP workers (the connection was dropped).",
             )?,
             dropped,
+            tls_reloads: match with_tls {
+                false => None,
+                true => {
+                    reg.register(&FamilyDesc::new(
+                        TLS_RELOADS,
+                        Counter,
+                        "Rebuilds of the TLS configuration after its files changed, by result \
+                         (error: the old configuration stays in use, retried every second).",
+                        &["result"],
+                    ))?;
+                    Some([
+                        reg.get_or_create(TLS_RELOADS, &["ok"], None)?,
+                        reg.get_or_create(TLS_RELOADS, &["error"], None)?,
+                    ])
+                }
+            },
         })
+    }
+
+    fn tls_reload(&self, r: tls::Reload) {
+        let i = match r {
+            tls::Reload::Unchanged => return,
+            tls::Reload::Reloaded => 0,
+            tls::Reload::Failed => 1,
+        };
+        if let Some(s) = &self.tls_reloads {
+            let _ = s[i].inc(1.0);
+        }
     }
 
     fn dropped(&self, why: Dropped) {
@@ -355,12 +385,12 @@ impl Server {
         {
             return Err(StartError::InvalidConfig);
         }
-        let tls_config = cfg.tls.as_ref().map(tls::server_config).transpose()?;
+        let tls_config = cfg.tls.as_ref().map(tls::Reloading::new).transpose()?;
         let auth = match cfg.basic_auth_users.is_empty() {
             true => None,
             false => Some(BasicAuth::new(&cfg.basic_auth_users).map_err(StartError::Auth)?),
         };
-        let m = SelfMetrics::register(&registry).map_err(StartError::Metrics)?;
+        let m = SelfMetrics::register(&registry, cfg.tls.is_some()).map_err(StartError::Metrics)?;
         let process = match cfg.process_metrics {
             true => Some(process::register(&registry).map_err(StartError::Metrics)?),
             false => None,
@@ -482,10 +512,10 @@ impl Drop for Server {
     }
 }
 
-fn front_thread(sh: Arc<Shared>, mut poll: Poll, listener: TcpListener, tls: Option<Arc<rustls::ServerConfig>>) {
+fn front_thread(sh: Arc<Shared>, mut poll: Poll, listener: TcpListener, mut tls: Option<tls::Reloading>) {
     // A panic loses the connections waiting at that moment (they close), not the listener.
     while !sh.stop.load(SeqCst) {
-        let r = catch_unwind(AssertUnwindSafe(|| front::run(&sh, &mut poll, &listener, tls.clone())));
+        let r = catch_unwind(AssertUnwindSafe(|| front::run(&sh, &mut poll, &listener, &mut tls)));
         if r.is_err() {
             sh.panics.fetch_add(1, Relaxed);
             let _ = sh.m.panics.inc(1.0);

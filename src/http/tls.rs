@@ -3,8 +3,10 @@
 //!
 //! The settings follow Prometheus' exporter-toolkit `tls_server_config` (`cert_file`,
 //! `key_file`, `client_ca_file`, `min_version`); with a client CA, client certificates
-//! are required and verified (its `RequireAndVerifyClientCert`). Files are read once, at
-//! start: rotating a certificate means stopping and starting the listener.
+//! are required and verified (its `RequireAndVerifyClientCert`). Like exporter-toolkit,
+//! which rereads its files for every connection, the files are watched: a change is
+//! picked up by the next connection (see [`Reloading`]), so certificates rotate without
+//! a restart.
 
 use super::StartError;
 use rustls::crypto::ring;
@@ -14,9 +16,10 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig, ServerConnection};
 use std::io::{self, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime};
 
 /// Oldest protocol version accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -76,6 +79,69 @@ pub(super) fn server_config(f: &TlsFiles) -> Result<Arc<ServerConfig>, StartErro
     let mut cfg = builder.with_single_cert(certs, key).map_err(|_| StartError::TlsKey)?;
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(cfg))
+}
+
+/// What identifies a file's content cheaply: modification time, size, inode (a symlink
+/// swapped to a new file, as Kubernetes updates secrets, changes the inode).
+type Stamp = Option<(SystemTime, u64, u64)>;
+
+fn stamp(p: &Path) -> Stamp {
+    let m = std::fs::metadata(p).ok()?;
+    Some((m.modified().ok()?, m.len(), m.ino()))
+}
+
+/// The server config, rebuilt when one of its files changes. Checked at most once per
+/// [`RELOAD_CHECK`], when a connection arrives. A rebuild that fails (a certificate
+/// written before its key, a file half copied) keeps the old config and is retried at
+/// the next check, so a rotation completes once the files agree again.
+pub(super) struct Reloading {
+    files: TlsFiles,
+    cfg: Arc<ServerConfig>,
+    stamps: [Stamp; 3],
+    next_check: Instant,
+}
+
+pub(super) const RELOAD_CHECK: Duration = Duration::from_secs(1);
+
+/// What [`Reloading::current`] did about the files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Reload {
+    Unchanged,
+    Reloaded,
+    Failed,
+}
+
+impl Reloading {
+    pub(super) fn new(files: &TlsFiles) -> Result<Reloading, StartError> {
+        let stamps = Self::stamps(files);
+        let cfg = server_config(files)?;
+        Ok(Reloading { files: files.clone(), cfg, stamps, next_check: Instant::now() + RELOAD_CHECK })
+    }
+
+    fn stamps(f: &TlsFiles) -> [Stamp; 3] {
+        [stamp(&f.cert_file), stamp(&f.key_file), f.client_ca_file.as_deref().and_then(stamp)]
+    }
+
+    /// The config for a new connection.
+    pub(super) fn current(&mut self) -> (Arc<ServerConfig>, Reload) {
+        let now = Instant::now();
+        let mut what = Reload::Unchanged;
+        if now >= self.next_check {
+            self.next_check = now + RELOAD_CHECK;
+            let stamps = Self::stamps(&self.files);
+            if stamps != self.stamps {
+                match server_config(&self.files) {
+                    Ok(c) => {
+                        self.cfg = c;
+                        self.stamps = stamps;
+                        what = Reload::Reloaded;
+                    }
+                    Err(_) => what = Reload::Failed,
+                }
+            }
+        }
+        (self.cfg.clone(), what)
+    }
 }
 
 /// `&TcpStream` with `write_vectored` left at `Write`'s default (one `write` of the first

@@ -26,6 +26,7 @@ import http.client
 import socket
 import ssl
 import subprocess
+import time
 import warnings
 
 with warnings.catch_warnings():
@@ -57,11 +58,13 @@ def pki(tmp_path_factory):
     (d / "server.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n"
                                   "extendedKeyUsage=serverAuth\n")
     (d / "client.ext").write_text("extendedKeyUsage=clientAuth\n")
-    for who in ("server", "client", "rogue"):
+    for who in ("server", "server2", "client", "rogue"):
         ossl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
              "-keyout", f"{who}.key", "-out", f"{who}.csr", "-subj", f"/CN={who}")
     ossl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
          "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "server.ext")
+    ossl("x509", "-req", "-in", "server2.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+         "-CAcreateserial", "-out", "server2.pem", "-days", "2", "-extfile", "server.ext")
     ossl("x509", "-req", "-in", "client.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
          "-CAcreateserial", "-out", "client.pem", "-days", "2", "-extfile", "client.ext")
     # a certificate from another CA, for the client-certificate refusal
@@ -210,6 +213,48 @@ def test_client_certificates(q, qprom, pki, metric):
             with pytest.raises((ssl.SSLError, ConnectionResetError, http.client.RemoteDisconnected,
                                 BrokenPipeError)):
                 get(port, client_ctx(pki, cert=cert))
+    finally:
+        qprom.call("qprom_stop", None)
+
+
+def served_cn(port, pki):
+    ctx = client_ctx(pki)
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+            return dict(x[0] for x in s.getpeercert()["subject"])["commonName"]
+
+
+def test_certificate_rotation_without_restart(q, qprom, pki, metric, tmp_path):
+    """Files replaced under a running listener are picked up by new connections (checked
+    at most once a second); a broken pair keeps the old certificate and counts an error."""
+    import shutil
+    cert, key = tmp_path / "tls.pem", tmp_path / "tls.key"
+    shutil.copy(pki / "server.pem", cert)
+    shutil.copy(pki / "server.key", key)
+    port = start(q, qprom, tlsCertFile=q.string(str(cert)), tlsKeyFile=q.string(str(key)))
+
+    def reloads(result):
+        text = qprom.call("qprom_render", "text").decode()
+        line = f'qprom_tls_reloads_total{{result="{result}"}} '
+        return float(next(ln for ln in text.splitlines() if ln.startswith(line)).split()[-1])
+
+    def until(what, fn, timeout=10.0):
+        end = time.monotonic() + timeout
+        while not fn():
+            assert time.monotonic() < end, f"timed out waiting for {what}"
+            q.poll(50)
+
+    try:
+        assert served_cn(port, pki) == "server"
+        assert reloads("ok") == 0 and reloads("error") == 0
+        # a certificate without its key: the old pair stays in use, the failure is counted
+        shutil.copy(pki / "server2.pem", cert)
+        until("a failed reload", lambda: served_cn(port, pki) == "server" and reloads("error") >= 1)
+        # the key arrives: the next check rebuilds
+        shutil.copy(pki / "server2.key", key)
+        until("the new certificate", lambda: served_cn(port, pki) == "server2")
+        assert reloads("ok") == 1
+        assert get(port, client_ctx(pki))[0] == 200
     finally:
         qprom.call("qprom_stop", None)
 
