@@ -9,7 +9,7 @@ CORE := --no-default-features
 # need no second run; the export tests shrink their loops under valgrind).
 VALGRIND_TESTS := tests/host/test_host.py tests/host/test_exports.py tests/host/test_exports_fuzz.py tests/host/test_instrument.py tests/host/test_helpers.py
 
-.PHONY: all build test test-unit test-expo deps bench install clean demo
+.PHONY: all build test test-unit test-expo deps bench install clean demo soak
 
 all: build
 
@@ -22,6 +22,7 @@ deps:
 
 test: deps build
 	$(CARGO) test $(CORE) --release
+	$(MAKE) soak SOAK_SECONDS=60
 	$(MAKE) test-expo
 	tests/expo/selftest.sh
 	tests/host/run.sh -q
@@ -70,3 +71,11 @@ clean:
 fuzz: build
 	tests/host/build.sh
 	QPROM_FUZZ_CALLS=$${FUZZ_CALLS:-1000000} target/venv/bin/python -m pytest tests/host/test_exports_fuzz.py -p no:cacheprovider -q -s
+
+# Soak: observer threads at full speed into summaries and histograms while real HTTP
+# scrapes (text and OpenMetrics, gzip), a cardinality attacker and series churn run;
+# fails on any wrong answer or if RSS at the end exceeds RSS after warm-up by more than
+# the bound in examples/soak.rs. SOAK_SECONDS (default 600); `make test` runs 60.
+SOAK_SECONDS ?= 600
+soak:
+	$(CARGO) run $(CORE) --release --quiet --example soak -- --seconds $(SOAK_SECONDS)
