@@ -19,6 +19,14 @@ if [[ ${1:-} == --valgrind ]]; then valgrind=1; shift; fi
 
 tests/host/build.sh
 
+# `cargo build --no-default-features` writes an .so without the q exports to the same
+# path (the rlib feature set, see Cargo.toml): say so rather than fail test by test.
+so=${QPROM_SO:-${TARGET_DIR:-target}/release/libqprom.so}
+if [[ -f $so ]] && ! nm -D --defined-only "$so" | grep -q ' qprom_start$'; then
+  echo "run.sh: $so has no qprom_* exports (built with --no-default-features?): run 'make build'" >&2
+  exit 1
+fi
+
 target=${TARGET_DIR:-target}
 py=${QHOST_PYTHON:-}
 if [[ -z $py ]]; then
