@@ -67,10 +67,14 @@ install: build
 clean:
 	$(CARGO) clean
 
-# A long fuzz run of every export through the host (FUZZ_CALLS, default 1,000,000).
+# A long fuzz run of every export through the host (FUZZ_CALLS, default 1,000,000; the
+# seed: QPROM_FUZZ_SEED). It loads a private copy of the library, so that a build during
+# the run cannot replace the file under it.
 fuzz: build
 	tests/host/build.sh
-	QPROM_FUZZ_CALLS=$${FUZZ_CALLS:-1000000} target/venv/bin/python -m pytest tests/host/test_exports_fuzz.py -p no:cacheprovider -q -s
+	install -D -m 0755 $(SO) target/host/fuzz/libqprom.so
+	QPROM_SO=$(CURDIR)/target/host/fuzz/libqprom.so QPROM_FUZZ_CALLS=$${FUZZ_CALLS:-1000000} \
+	  target/venv/bin/python -m pytest tests/host/test_exports_fuzz.py -p no:cacheprovider -q -s
 
 # Soak: observer threads at full speed into summaries and histograms while real HTTP
 # scrapes (text and OpenMetrics, gzip), a cardinality attacker and series churn run;
