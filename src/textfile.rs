@@ -189,11 +189,21 @@ pub fn sd_register(dir: &str, target: &str, labels: &[(&str, &str)]) -> Result<P
     let mut cur = SD_FILE.lock();
     write_atomic(&path, doc.as_bytes())?;
     if let Some(old) = cur.replace(path.clone()) {
-        if old != path {
+        // Compared as files, not as spellings: `.` then the absolute directory (or a
+        // symlink) names the file just written, which must stay (found by the fuzzer).
+        if old != path && !same_file(&old, &path) {
             let _ = fs::remove_file(old);
         }
     }
     Ok(path)
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (fs::metadata(a), fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
+    }
 }
 
 /// Removes the registered file_sd file, if any; true when one was removed.

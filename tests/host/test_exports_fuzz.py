@@ -8,7 +8,7 @@ metric names, label values, numbers, timestamps, handler names, middleware and l
 configurations, .z.ph requests, file paths, pushgateway URLs) so that calls reach the
 store and the outputs, not only the type checks. Every call must either succeed with the
 result type the export documents, or fail with a `prom: ` message from src/error.rs
-(qprom_start also: the listener's own messages in src/http.rs), never `prom: internal
+(qprom_start also: the listener's own messages in src/http/mod.rs), never `prom: internal
 error` (a caught panic). Per call: argument refcounts unchanged (nested ones too; the one
 exception, checked exactly: qprom_start keeps one reference to its poll function until
 qprom_stop), this thread's K memory back where it was once the result is freed, no host
@@ -121,8 +121,8 @@ def _messages(path) -> set:
 
 
 MESSAGES = _messages("src/error.rs")
-# qprom_start returns the listener's own start errors (StartError in src/http.rs) too
-START_MESSAGES = _messages("src/http.rs")
+# qprom_start returns the listener's own start errors (StartError in src/http/mod.rs) too
+START_MESSAGES = _messages("src/http/mod.rs")
 INTERNAL = "prom: internal error"
 ERR_RUNNING = "prom: listener already running: .prom.stop[] first"
 
@@ -190,7 +190,10 @@ KEYS = ["name", "type", "help", "labels", "unit", "buckets", "quantiles", "maxAg
 HANDLERS = ["pg", "ps", "ph", "pp", "ws", "ts"]
 CONNS = ["po", "pc", "wo", "wc"]
 HTTP_KEYS = ["path", "workers", "maxInFlight", "timeout", "maxRequestBytes", "pollTimeout",
-             "gzip", "processMetrics"]
+             "gzip", "processMetrics", "maxConnections", "tlsCertFile", "tlsKeyFile",
+             "tlsClientCAFile", "tlsMinVersion", "basicAuthUsers"]
+# a valid bcrypt hash (cost 4) of "pw", as htpasswd -nbB writes ($2y$ = $2b$)
+BCRYPT_PW = "$2y$04$jDXhD9qA6L9kiCdn.MRC3eZBr12H2sxJbxCAU5StjrollXXpUnlVW"
 MW_FLAGS = ["inflight", "sizes", "httpStatus", "user"]
 INFO_KEYS = ["release", "version", "os", "cores", "licence_expiry"]
 MEM_KEYS = ["used", "heap", "peak", "wmax", "mmap", "mphy", "syms", "symw"]
@@ -1008,6 +1011,16 @@ class Gen:
                                                      [q.f(math.inf), q.null("n")]),
                      "gzip": lambda: q.b(self.chance(0.5)) if ok else q.j(1),
                      "processMetrics": lambda: q.b(self.chance(0.5)) if ok else q.s("x"),
+                     "maxConnections": lambda: q.j(r.choice([1, 256, 65536] if ok else [0, 65537, -1])),
+                     # no certificate exists in the run's directory: every tls* start fails,
+                     # with the message of the first problem met
+                     "tlsCertFile": lambda: q.string(b"cert.pem") if ok else q.s(":"),
+                     "tlsKeyFile": lambda: q.s(":key.pem") if ok else q.j(1),
+                     "tlsClientCAFile": lambda: q.string(b"ca.pem") if ok else q.string(b""),
+                     "tlsMinVersion": lambda: q.s(r.choice(["TLS12", "TLS13"] if ok else ["TLS11", ""])),
+                     "basicAuthUsers": lambda: q.dict(
+                         q.syms([r.choice(["prometheus", "a"]) if ok else r.choice(["", "a:b"])]),
+                         q.knk(q.string(BCRYPT_PW if ok else r.choice(["pw", BCRYPT_PW[:-1], "$2x$04$" + BCRYPT_PW[7:]])))),
                      }[key]()
                 kv.append((key, v))
             if self.chance(0.05):
@@ -1244,13 +1257,11 @@ def test_every_export_is_fuzzed(qprom):
     assert set(WEIGHTS) == set(EXPORTS)
 
 
-@pytest.mark.xfail(strict=True, reason="KNOWN BUG in src/textfile.rs sd_register: it removes "
-                   "the previously registered file when its path is spelled differently, even "
-                   "if it is the same file it has just written (found by the fuzzer)")
 def test_sd_register_same_file_by_another_name(q, qprom, tmp_path, monkeypatch):
     """Registering the same target again, with the directory spelled `.` first and as
     an absolute path second: the file must still be there (and sd_remove must find it).
-    When this passes (XPASS fails the run), remove the tolerance in Run.after_sd_register."""
+    Found by the fuzzer: sd_register compared the two spellings and removed "the old
+    file", i.e. the one it had just written."""
     root = os.path.realpath(tmp_path)
     monkeypatch.chdir(root)
     ext = qprom
@@ -1278,21 +1289,13 @@ class Run:
         self.listener = None                          # port of the running listener
         self.released = None
         self.sd_file = None                           # the file_sd file registered last
-        self.known_bug = collections.Counter()
 
     def after_sd_register(self, path):
-        """The file is written, inside the run. KNOWN BUG (src/textfile.rs sd_register,
-        see test_sd_register_same_file_by_another_name): registering the file registered
-        last under another spelling of its directory (`.` then the absolute path) writes
-        it, then removes "the old one", i.e. the same file. Tolerated (and counted) in
-        exactly that case."""
+        """The file is written, inside the run (whatever the spelling of its directory,
+        see test_sd_register_same_file_by_another_name)."""
         p = os.path.realpath(path)
         assert p.startswith(self.gen.root + os.sep), ("file_sd file outside the run", path)
-        if not os.path.isfile(p):
-            old = self.sd_file
-            assert old is not None and old != path and os.path.realpath(old) == p, \
-                ("qprom_sd_register: the file it returned is missing", path, old)
-            self.known_bug["qprom_sd_register removed the file it had just written"] += 1
+        assert os.path.isfile(p), ("qprom_sd_register: the file it returned is missing", path)
         self.sd_file = path
 
     def after_start(self, port, args):
@@ -1500,9 +1503,6 @@ def test_fuzz_every_export(q, qprom, tmp_path, monkeypatch, capsys):
                 print(f"  {n:18} ok {c['ok']:7}  error {c['error']:7}  slowest {run.slowest[n] * 1e3:7.1f} ms")
             for msg, c in run.errors.most_common():
                 print(f"  {c:7}  {msg}")
-            for what, c in run.known_bug.items():
-                print(f"  KNOWN BUG, tolerated: {what}: {c} times"
-                      " (test_sd_register_same_file_by_another_name)")
             if rss:
                 print("  RSS after each cycle (MiB): " + " ".join(f"{x / 2**20:.2f}" for x in rss))
             if UNDER_VALGRIND:
