@@ -64,9 +64,14 @@ const MIN_SECONDS: u64 = 20;
 /// - Summary sketches keep their capacity and span a fixed 5 decades of values here;
 ///   they stop growing once every slot has seen the range (well inside the warm-up).
 ///
-/// Measured on a 2-core machine shared with compilers: +0.5 to +1.1 MiB from warm-up to
-/// the end, in 25 s to 300 s runs, on a warm RSS of ~43.5 MiB, the growth slowing as
-/// counts gain digits ever more slowly (+0.7 MiB by 50 s, +1.1 MiB by 230 s, flat after).
+/// Measured on a 2-core machine shared with compilers: +0.5 to +1.3 MiB from warm-up to
+/// the end, in 25 s to 600 s runs, on a warm RSS of ~44 MiB, the growth slowing down
+/// (+0.7 MiB by 50 s, +1.1 MiB by 230 s, +1.3 MiB by 600 s). Where it comes from (checked
+/// with glibc's heap-in-use count, roles run one at a time): scrapes alone, churn alone
+/// and the attacker alone hold the heap flat to within 400 bytes (18,000 scrapes, 9 M
+/// series churned, 300 M refusals); observers alone grow it by a decelerating ~0.4 MB,
+/// summary sketch stores growing towards their bounded size as a slot first meets a
+/// value range it had no room for.
 ///
 /// So: 5 % of the warm RSS plus 8 MiB (~10 MiB, about 10× what was measured, because
 /// the machine is shared and noisy). What that catches, at this run's rates (the
