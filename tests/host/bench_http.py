@@ -49,6 +49,8 @@ import threading
 import time
 from pathlib import Path
 
+from listener_child import pct  # percentiles, linear between ranks
+
 HERE = Path(__file__).resolve().parent
 FAMILY = "bench_requests"            # counter: exposed as bench_requests_total
 LABELS = ("shard", "key")
@@ -271,14 +273,6 @@ def blocked_scrapes(host, port, clients, seconds, headers):
 
 # ------------------------------------------------------------------------ report --
 
-def pct(xs, p):
-    xs = sorted(xs)
-    if not xs:
-        return float("nan")
-    k = (len(xs) - 1) * p / 100
-    lo = int(k)
-    hi = min(lo + 1, len(xs) - 1)
-    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
 
 
 def main():
