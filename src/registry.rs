@@ -456,7 +456,7 @@ impl Registry {
         if d.label_names.is_empty() {
             // An unlabelled metric exists from the start, at zero, as in the client libraries.
             let no_labels: [&str; 0] = [];
-            self.create_series(&fam, &no_labels, None)?;
+            self.create_series(&fam, &no_labels, hash_labels(&no_labels), None)?;
         }
         for c in claims {
             fams.claims.insert(c.into(), d.name.into());
@@ -519,14 +519,29 @@ impl Registry {
                 return Err(Error::InvalidParams);
             }
         }
-        if let Ok(s) = fam.get(labels) {
-            return Ok(s);
+        let hash = hash_labels(labels);
+        {
+            let t = fam.table.read();
+            if let Some(i) = t.find(labels, hash) {
+                return Ok(t.list[i].clone());
+            }
+            // Refused under the read lock: a cardinality flood must not queue writers
+            // in front of every scrape and lookup of the family.
+            if t.list.len() >= fam.series_limit {
+                self.limit_hits.fetch_add(1, Relaxed);
+                return Err(Error::SeriesLimit);
+            }
         }
-        self.create_series(fam, labels, params)
+        self.create_series(fam, labels, hash, params)
     }
 
-    fn create_series<S: AsRef<str>>(&self, fam: &Family, labels: &[S], params: Option<&Params>) -> Result<Arc<Series>> {
-        let hash = hash_labels(labels);
+    fn create_series<S: AsRef<str>>(
+        &self,
+        fam: &Family,
+        labels: &[S],
+        hash: u64,
+        params: Option<&Params>,
+    ) -> Result<Arc<Series>> {
         let mut t = fam.table.write();
         // Another thread may have created it between our read and write locks.
         if let Some(i) = t.find(labels, hash) {
