@@ -87,6 +87,10 @@ hc:{(first exec val from .prom.metrics[] where metric=x)`count}
 / middleware: off by default
 .t.ok["middleware off before init"; not any .prom.i.inflight,.prom.i.mw];
 .t.ok["unknown init key still refused"; "prom: unknown configuration key"~.t.err1[.prom.init;`inflite`port!(1b;0)]];
+.t.ok["tls key without certificate"; "prom: tls needs both tlsCertFile and tlsKeyFile"~.t.err1[.prom.init;`port`tlsKeyFile!(0;`:k.pem)]];
+.t.ok["tls files missing"; "prom: tls certificate file unreadable or without a PEM certificate"~.t.err1[.prom.init;`port`tlsCertFile`tlsKeyFile!(0;`:nofile.pem;"nofile.key")]];
+.t.ok["basic auth hash checked"; "prom: basic auth password must be a bcrypt hash ($2a$, $2b$ or $2y$, 60 characters)"~.t.err1[.prom.init;`port`basicAuthUsers!(0;enlist[`prometheus]!enlist"plain")]];
+.t.ok["failed init left nothing on"; not .prom.i.on];
 .z.pg:{[x]$[x~"boom";'"boom";value x]};
 .z.ph:{[x]"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"};
 getTrades:{[n]til n}
