@@ -178,12 +178,20 @@ impl Front<'_> {
     fn accept_all(&mut self) {
         self.backlog = false;
         loop {
-            if self.open >= self.sh.cfg.max_connections && !self.evict_oldest() {
+            // Full: accept only if there is a connection to evict for it, and evict only
+            // once a newcomer is really there (the backlog cannot be peeked).
+            let full = self.open >= self.sh.cfg.max_connections;
+            if full && !self.oldest_is_ripe() {
                 self.backlog = true;
                 return;
             }
             match self.listener.accept() {
-                Ok((s, _)) => self.admit(s),
+                Ok((s, _)) => {
+                    if full {
+                        self.evict_oldest();
+                    }
+                    self.admit(s)
+                }
                 Err(e) => match e.kind() {
                     io::ErrorKind::WouldBlock => return,
                     io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted => {}
@@ -244,9 +252,9 @@ impl Front<'_> {
         self.drive(i);
     }
 
-    /// Makes room by closing the oldest waiting connection, if it is past its grace;
-    /// otherwise sets `accept_retry` to when it will be.
-    fn evict_oldest(&mut self) -> bool {
+    /// Whether the oldest waiting connection has had its grace; if not, sets
+    /// `accept_retry` to when it will have.
+    fn oldest_is_ripe(&mut self) -> bool {
         while let Some(&(seq, i)) = self.order.front() {
             match &self.conns[i] {
                 Some(c) if c.seq == seq => {
@@ -255,8 +263,6 @@ impl Front<'_> {
                         self.accept_retry = Some(self.accept_retry.map_or(ripe, |t| t.min(ripe)));
                         return false;
                     }
-                    self.order.pop_front();
-                    self.close(i, Some(Dropped::Evicted));
                     return true;
                 }
                 _ => {
@@ -264,7 +270,14 @@ impl Front<'_> {
                 }
             }
         }
-        false // nothing waiting, yet full: cannot happen (open counts table entries)
+        false // full, yet nothing waiting: cannot happen (open counts table entries)
+    }
+
+    /// Closes the oldest waiting connection (after `oldest_is_ripe` said it may).
+    fn evict_oldest(&mut self) {
+        if let Some((_, i)) = self.order.pop_front() {
+            self.close(i, Some(Dropped::Evicted));
+        }
     }
 
     fn expire(&mut self) {
