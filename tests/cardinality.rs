@@ -6,6 +6,8 @@
 //! Tests that measure RSS re-run themselves alone in a child process, so that the other
 //! tests of this binary, running in parallel threads, cannot move the number.
 
+mod common;
+use common::isolated;
 use qprom::error::Error;
 use qprom::http::{HttpConfig, Server};
 use qprom::metric::MetricType;
@@ -20,22 +22,6 @@ fn limited(reg: &Registry, name: &str, t: MetricType, labels: &[&str], limit: us
     let mut d = FamilyDesc::new(name, t, "help", labels);
     d.series_limit = Some(limit);
     reg.register(&d).unwrap();
-}
-
-/// Runs the calling test alone in a child process; returns true inside that child.
-fn isolated(name: &str) -> bool {
-    if std::env::var("QPROM_CARDINALITY_ISOLATED").as_deref() == Ok(name) {
-        return true;
-    }
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([name, "--exact", "--test-threads=1", "--nocapture"])
-        .env("QPROM_CARDINALITY_ISOLATED", name)
-        .output()
-        .unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success() && text.contains("1 passed"), "child run of {name} failed:\n{text}");
-    print!("{text}");
-    false
 }
 
 /// Resident set size in bytes (VmRSS).

@@ -2,6 +2,8 @@
 //! Servers bind 127.0.0.1 on an ephemeral port. Tests that count the process's threads or
 //! fds re-run themselves alone in a child process, so parallel tests cannot disturb them.
 
+mod common;
+use common::isolated;
 use qprom::http::{HttpConfig, PollHook, PollOutcome, Server, StartError};
 use qprom::metric::MetricType;
 use qprom::registry::{FamilyDesc, Registry};
@@ -99,22 +101,6 @@ fn get(port: u16, path: &str) -> Resp {
 /// The value of the sample line starting with `series` (name and labels, as printed).
 fn sample(body: &str, series: &str) -> Option<f64> {
     body.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-}
-
-/// Runs the calling test alone in a child process (for thread and fd counts); returns
-/// true inside that child.
-fn isolated(name: &str) -> bool {
-    if std::env::var("QPROM_HTTP_ISOLATED").as_deref() == Ok(name) {
-        return true;
-    }
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([name, "--exact", "--test-threads=1", "--nocapture"])
-        .env("QPROM_HTTP_ISOLATED", name)
-        .output()
-        .unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success() && text.contains("1 passed"), "child run of {name} failed:\n{text}");
-    false
 }
 
 fn count_dir(path: &str) -> usize {

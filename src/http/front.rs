@@ -91,7 +91,6 @@ struct Front<'a> {
     tls: &'a mut Option<tls::Reloading>,
     conns: Vec<Option<Conn>>,
     free: Vec<usize>,
-    open: usize,
     /// (seq, slot) in accept order = deadline order (one timeout for all); entries whose
     /// connection left the table are skipped when met.
     order: VecDeque<(u64, usize)>,
@@ -114,7 +113,6 @@ pub(super) fn run(sh: &Shared, poll: &mut Poll, listener: &TcpListener, tls: &mu
         tls,
         conns: Vec::new(),
         free: Vec::new(),
-        open: 0,
         order: VecDeque::new(),
         seq: 0,
         accept_retry: None,
@@ -142,7 +140,7 @@ pub(super) fn run(sh: &Shared, poll: &mut Poll, listener: &TcpListener, tls: &mu
         }
         f.expire();
         let retry = f.accept_retry.is_some_and(|t| t <= Instant::now());
-        if retry || (f.backlog && f.open < f.sh.cfg.max_connections) {
+        if retry || (f.backlog && f.open() < f.sh.cfg.max_connections) {
             f.accept_retry = None;
             f.accept_all();
         }
@@ -150,6 +148,11 @@ pub(super) fn run(sh: &Shared, poll: &mut Poll, listener: &TcpListener, tls: &mu
 }
 
 impl Front<'_> {
+    /// Connections in the table (every slot not on the free list).
+    fn open(&self) -> usize {
+        self.conns.len() - self.free.len()
+    }
+
     fn timeout(&self) -> Duration {
         self.sh.cfg.timeout
     }
@@ -180,7 +183,7 @@ impl Front<'_> {
         loop {
             // Full: accept only if there is a connection to evict for it, and evict only
             // once a newcomer is really there (the backlog cannot be peeked).
-            let full = self.open >= self.sh.cfg.max_connections;
+            let full = self.open() >= self.sh.cfg.max_connections;
             if full && !self.oldest_is_ripe() {
                 self.backlog = true;
                 return;
@@ -241,7 +244,6 @@ impl Front<'_> {
             writable: false,
             fresh: true,
         });
-        self.open += 1;
         self.order.push_back((self.seq, i));
         if self.order.len() > 4 * self.sh.cfg.max_connections + 64 {
             // Entries of connections handed off long ago, kept behind a slow one at the front.
@@ -270,7 +272,7 @@ impl Front<'_> {
                 }
             }
         }
-        false // full, yet nothing waiting: cannot happen (open counts table entries)
+        false // full, yet nothing waiting: cannot happen (open() counts table entries)
     }
 
     /// Closes the oldest waiting connection (after `oldest_is_ripe` said it may).
@@ -302,7 +304,6 @@ impl Front<'_> {
         if let Some(c) = self.conns[i].take() {
             let _ = self.poll.registry().deregister(&mut SourceFd(&c.stream.as_raw_fd()));
             self.free.push(i);
-            self.open -= 1;
             if let Some(w) = why {
                 self.sh.m.dropped(w);
             }
@@ -338,7 +339,6 @@ impl Front<'_> {
         let Some(c) = self.conns[i].take() else { return };
         let _ = self.poll.registry().deregister(&mut SourceFd(&c.stream.as_raw_fd()));
         self.free.push(i);
-        self.open -= 1;
         if c.stream.set_nonblocking(false).is_err() {
             return;
         }
