@@ -47,6 +47,20 @@
 .prom.i.conn:.prom.LIB 2:(`qprom_conn;1);
 / sample[.Q.w[];queueBytes;openCounts|::] -> ::      the default on_poll update
 .prom.i.sample:.prom.LIB 2:(`qprom_sample;3);
+/ init[cfg;cur;wrappers;env;pollfn] -> `port`z`f`inflight`sizes`mw!(port|::;names;fns;b;b;b)
+/                                           cur: .prom.i.current[]; wrappers: one per
+/                                           .prom.i.zs; q assigns f[i] to z[i]
+.prom.i.init:.prom.LIB 2:(`qprom_init;5);
+/ restore[cur] -> `set`to`expunge!(names;fns;names)   listener stopped, file_sd removed
+.prom.i.restore:.prom.LIB 2:(`qprom_restore;1);
+/ hookerr[hook:symbol] -> ::                qprom_hook_errors_total{hook} +1 (before init too)
+.prom.i.hookerr:.prom.LIB 2:(`qprom_hook_error;1);
+/ ismetrics[requestText] -> bool           a .z.ph request for the metrics path
+.prom.i.ismetrics:.prom.LIB 2:(`qprom_is_metrics;1);
+/ path[::] -> string                        the metrics path as .z.ph sees it
+.prom.i.path:.prom.LIB 2:(`qprom_path;1);
+/ cli[.Q.opt .z.x] -> `cfg`unknown`noinit!(config;symbols;bool)   exporter.q's -prom.* options
+.prom.i.cli:.prom.LIB 2:(`qprom_cli;1);
 
 / ---- KX exporter API (drop-in) -----------------------------------------------------
 / newmetric[metric;metrictype;labelnames;help]
@@ -98,7 +112,7 @@
  .prom.i.def[`$"error_",string x;{[h;tmp;msg;err]if[-12h=type tmp;$[.prom.i.mw;.prom.i.mwf[h][tmp;msg;err;1b];.prom.i.request[h;tmp;1b]]];}x]}each`pg`ps`ph`pp`ws`ts;
 
 / hook callers: the user's hook is looked up at each call (so reassignment works) and trapped
-.prom.i.hookfail:{[n;e]@[.prom.i.inc[`qprom_hook_errors_total;n];1;{}];}
+.prom.i.hookfail:{[n;e]@[.prom.i.hookerr;n;{}];}
 .prom.i.hook1:{[n;x]@[.prom n;x;.prom.i.hookfail n]}
 .prom.i.hook3:{[n;a;b;c].[.prom n;(a;b;c);.prom.i.hookfail n]}
 
@@ -109,90 +123,59 @@
   r:@[{(1b;x y)}f;x;{(0b;x)}];
   $[r 0;[.prom.i.hook3[hs 1;tmp;x;r 1];r 1];[.prom.i.hook3[hs 2;tmp;x;r 1];'r 1]]}
 / ph: the metrics path is answered here (after on_poll), every other path goes on
-.prom.i.ph:{[f;x]$[.prom.i.qpath~first"?"vs x 0;[.prom.i.hook1[`on_poll;x];.prom.i.http x];.prom.i.wrap[`before_ph`after_ph`error_ph;f;x]]}
+.prom.i.ph:{[f;x]$[@[.prom.i.ismetrics;x 0;0b];[.prom.i.hook1[`on_poll;x];.prom.i.http x];.prom.i.wrap[`before_ph`after_ph`error_ph;f;x]]}
 / po pc wo wc: the hook, then the original
 .prom.i.conn1:{[n;f;h].prom.i.hook1[n;h];f h}
 / exit: stop the listener cleanly, then the original
 .prom.i.exit:{[f;x]@[.prom.stop;(::);{}];f x}
 
-/ what q does when a handler is not defined; (::) where q has no callable default
-/ (.z.pp, .z.ws are then left alone; .z.ph always exists, from q.k)
-.prom.i.default:`pg`ps`ph`pp`ws`ts`po`pc`wo`wc`exit!(value;value;{[x]"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"};(::);(::);{[x]};{[x]};{[x]};{[x]};{[x]};{[x]})
-.prom.i.wrapper:{[z;f]$[z in`pg`ps`pp`ws`ts;.prom.i.wrap[`$("before_";"after_";"error_"),\:string z;f];
-  z=`ph;.prom.i.ph f; z=`exit;.prom.i.exit f; .prom.i.conn1[`$"on_",string z;f]]}
-
-/ state survives a reload of this script
-.prom.i.on:@[get;`.prom.i.on;0b];
-.prom.i.orig:@[get;`.prom.i.orig;()!()];    / handler -> original, or ` when it was undefined
-.prom.i.mine:@[get;`.prom.i.mine;()!()];    / handler -> the wrapper we installed
-.prom.i.qpath:@[get;`.prom.i.qpath;"metrics"];
-.prom.i.port:@[get;`.prom.i.port;(::)];
-
-.prom.i.wrapone:{[z]
-  n:` sv`.z,z;
-  o:@[get;n;{[e]`}];
-  f:$[-11h=type o;.prom.i.default z;o];
-  if[(::)~f;:(::)];
-  .prom.i.orig[z]:o;
-  .prom.i.mine[z]:w:.prom.i.wrapper[z;f];
-  n set w;}
-.prom.i.unwrapone:{[z]
-  n:` sv`.z,z;
-  / a handler the user replaced after init is theirs: leave it
-  if[.prom.i.mine[z]~@[get;n;{[e]`}];$[-11h=type o:.prom.i.orig z;system"x ",string n;n set o]];}
+/ The handlers, in the order qprom_init and qprom_restore take them (src/initconfig.rs).
+/ Which are wrapped, the originals and the installed wrappers are kept in the library.
+.prom.i.zs:`.z.pg`.z.ps`.z.ph`.z.pp`.z.ws`.z.ts`.z.po`.z.pc`.z.wo`.z.wc`.z.exit
+/ what q does where a handler is undefined (docs/ref/dotz.md: pg ps as value, exit as {});
+/ undefined pp ws ts are never wrapped, so their entries are placeholders
+.prom.i.default:.prom.i.zs!(value;value;{[x]"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"};{[x]};{[x]};{[x]};{[x]};{[x]};{[x]};{[x]};{[x]})
+/ each handler's wrapper, still to be applied to the original (or the default)
+.prom.i.wrapper:.prom.i.zs!(.prom.i.wrap`before_pg`after_pg`error_pg;.prom.i.wrap`before_ps`after_ps`error_ps;
+  .prom.i.ph;.prom.i.wrap`before_pp`after_pp`error_pp;.prom.i.wrap`before_ws`after_ws`error_ws;
+  .prom.i.wrap`before_ts`after_ts`error_ts;.prom.i.conn1`on_po;.prom.i.conn1`on_pc;.prom.i.conn1`on_wo;
+  .prom.i.conn1`on_wc;.prom.i.exit)
+/ each handler now: (1b;value), or (0b;::) when undefined
+.prom.i.current:{{@[{(1b;get x)};x;{[e](0b;::)}]}each .prom.i.zs}
+.prom.i.build:{[z;c]f:$[c 0;c 1;.prom.i.default z];(.prom.i.wrapper z)[f]}
+/ what init needs to know of this process
+.prom.i.env:{`w`conns`host`qport`script`k`K`o`c`l!(.Q.w[];count .z.W;.z.h;system"p";.z.f;.z.k;.z.K;.z.o;.z.c;.z.l)}
+.prom.i.defined:{@[{get x;1b};x;0b]}
+/ put[name;value] -> 1b when assigned; unset[name]: \x restores q's default (dotz.md);
+/ where \x leaves the handler defined (documented for .z.p* and .z.exit only), q's
+/ default's equivalent is assigned instead
+.prom.i.put:{[n;v]@[{x set y;1b}n;v;0b]}
+.prom.i.unset:{[n]@[system;"x ",string n;0b];$[.prom.i.defined n;.prom.i.put[n;.prom.i.default n];1b]}
+.prom.i.poll:{[x].prom.i.hook1[`on_poll;(.prom.i.path[];()!())];}
+/ hot-path switches of the middleware, set by init (state survives a reload of this script)
+.prom.i.inflight:@[get;`.prom.i.inflight;0b];   / before_X calls enter
+.prom.i.szon:@[get;`.prom.i.szon;0b];           / -22! sizes for pg/ps
+.prom.i.mw:@[get;`.prom.i.mw;0b];               / after_X/error_X call requestx
 
 / ---- init and stop ------------------------------------------------------------------------
-.prom.i.listenkeys:`port`bind`path`workers`maxInFlight`timeout`maxRequestBytes`pollTimeout`gzip`processMetrics,
-  `maxConnections`tlsCertFile`tlsKeyFile`tlsClientCAFile`tlsMinVersion`basicAuthUsers
-.prom.i.qkeys:`naming`buckets`quantiles`maxAge`handlers`limit`defaults`fileSd
-.prom.i.handlers:`pg`ps`ph`pp`ws`ts`po`pc`wo`wc
-.prom.i.poll:{[x].prom.i.hook1[`on_poll;(.prom.i.qpath;()!())];}
-
-/ init[] or init[config] -> the listener's port, or (::) when /metrics is served on q's
-/ own port (no `port given) by .z.ph. Wraps the .z handlers and registers the default
-/ metrics. Listener keys: port bind path workers maxInFlight timeout maxRequestBytes
-/ pollTimeout gzip processMetrics maxConnections, TLS: tlsCertFile tlsKeyFile
-/ tlsClientCAFile (file names, strings or file symbols) tlsMinVersion (`TLS12|`TLS13),
-/ basic auth: basicAuthUsers (user symbols!bcrypt hash strings). Others: naming (`standard|`kx), buckets (request
-/ duration bounds, seconds), quantiles and maxAge (KX mode's summaries), handlers (a
-/ subset of pg ps ph pp ws ts po pc wo wc), limit (default series limit), defaults (0b:
-/ no default metrics). Middleware (all off by default): inflight sizes httpStatus user
-/ (booleans), sizeBuckets (bytes), functions (allow-list of symbols).
-/ A second init while running changes nothing and returns the port.
+/ init[] or init[config] -> the listener's port, or (::) when /metrics is served on q's own
+/ port by .z.ph. Wraps the .z handlers and registers the default metrics. Every key is
+/ checked before anything changes, and a failure undoes what was done: nothing stays
+/ wrapped or running. Keys and values: docs/reference.md. A second init while running
+/ changes nothing and returns the port.
 .prom.init:{[cfg]
-  if[not(99h=type cfg)|(::)~cfg;'"prom: configuration must be a dictionary"];
-  cfg:$[99h=type cfg;cfg;(`$())!()];
-  if[count(key cfg)except .prom.i.listenkeys,.prom.i.qkeys,.prom.i.mwkeys;'"prom: unknown configuration key"];
-  if[.prom.i.on;:.prom.i.port];
-  hs:$[`handlers in key cfg;(),cfg`handlers;.prom.i.handlers];
-  if[count hs except .prom.i.handlers;'"prom: handlers must be among pg ps ph pp ws ts po pc wo wc"];
-  if[`limit in key cfg;.prom.i.limit cfg`limit];
-  if[$[`defaults in key cfg;cfg`defaults;1b];
-    info:`release`version`os`cores`licence_expiry!(string .z.k;.Q.f[1;.z.K];string .z.o;string .z.c;$[1<count .z.l;.z.l 1;""]);
-    .prom.i.defaults[$[`naming in key cfg;cfg`naming;`standard];(`buckets`quantiles`maxAge inter key cfg)#cfg;info];
-    / connections opened before init: all counted as IPC (q does not say which are websockets)
-    .prom.i.sample[.Q.w[];(::);(count .z.W;0)]];
-  .prom.i.create`name`type`help`labels!(`qprom_hook_errors_total;`counter;"Errors signalled by .prom hooks, by hook.";`hook);
-  / handler middleware: every key off unless given (see "helpers and middleware" below)
-  .prom.i.mwinit[((`buckets,.prom.i.mwkeys)inter key cfg)#cfg];
-  / the metrics path: "/metrics" for the listener, "metrics" as .z.ph sees it
-  p:$[`path in key cfg;$[10h=type p:cfg`path;p;string p];"/metrics"];
-  p:$["/"=first p;p;"/",p];
-  lc:(.prom.i.listenkeys inter key cfg)#cfg;
-  if[`path in key lc;lc[`path]:p];
-  .prom.i.port:$[`port in key cfg;.prom.i.start[lc;.prom.i.poll];(::)];
-  .prom.i.qpath:1_p;
-  .prom.i.wrapone each hs,`exit;
-  .prom.i.on:1b;
-  if[`fileSd in key cfg;.prom.i.sdinit[cfg`fileSd;cfg]];   / see "files for other readers" below
-  .prom.i.port}
-/ stop[]: stop the listener and restore every original handler (an undefined one is
-/ expunged, as \x does, so q's default behaviour returns).
+  c:.prom.i.current[];
+  r:.prom.i.init[cfg;c;.prom.i.build'[.prom.i.zs;c];.prom.i.env[];.prom.i.poll];
+  .prom.i.inflight:r`inflight;.prom.i.szon:r`sizes;.prom.i.mw:r`mw;
+  @[{x[`z]set'x`f};r;{.prom.stop[];'x}];
+  r`port}
+/ stop[]: stop the listener, remove the file_sd file, restore every handler init wrapped
+/ (one undefined before is expunged, so q's default behaviour returns; one the user
+/ replaced since is left alone). Every handler is attempted before any failure is signalled.
 .prom.stop:{[]
-  .prom.i.sdremove[];
-  .prom.i.stop[];
-  if[.prom.i.on;.prom.i.unwrapone each key .prom.i.orig;.prom.i.orig:.prom.i.mine:()!();.prom.i.on:0b];
-  .prom.i.qpath:"metrics";.prom.i.port:(::);}
+  r:.prom.i.restore .prom.i.current[];
+  .prom.i.inflight:.prom.i.szon:.prom.i.mw:0b;
+  if[not all(.prom.i.put'[r`set;r`to]),.prom.i.unset each r`expunge;'"prom: a .z handler could not be restored"];}
 
 / ---- helpers and middleware -----------------------------------------------------------
 / elapsed[target;labels;t0] -> ::          seconds since t0 (.z.p): histogram/summary
@@ -261,11 +244,6 @@
 /   functions `f`g kdb_function_request_duration_seconds{handler,function} for (`f;args)
 /                  messages to .z.pg/.z.ps calling a listed function, and errors
 / All of it rides on after_X/error_X's one call (qprom_request_ex instead of qprom_request).
-.prom.i.mwkeys:`inflight`sizes`sizeBuckets`httpStatus`user`functions
-.prom.i.inflight:@[get;`.prom.i.inflight;0b];   / before_X calls enter
-.prom.i.szon:@[get;`.prom.i.szon;0b];           / -22! sizes for pg/ps
-.prom.i.mw:@[get;`.prom.i.mw;0b];               / after_X/error_X call requestx
-.prom.i.mwinit:{[c]f:.prom.i.middleware c;.prom.i.inflight:f`inflight;.prom.i.szon:f`sizes;.prom.i.mw:f`any;}
 .prom.i.sz:{@[{-22!x};x;0N]}
 .prom.i.fn:{$[0h=type x;$[-11h=type f:first x;f;(::)];(::)]}
 / per handler: requestx[h;t0;failed;request;response;user;function]; an HTTP request or
@@ -283,12 +261,6 @@
 /                                           (path.tmp.<pid> in the same directory, fsync,
 /                                           rename); path `:/dir/x.prom or "/dir/x.prom"
 .prom.i.write:.prom.LIB 2:(`qprom_write;1);
-/ sdregister[dir;target;labels:dict] -> path:string   <dir>/qprom-<host>-<port>.json, atomically;
-/                                           target "host:port"; labels symbol!strings
-.prom.i.sdregister:.prom.LIB 2:(`qprom_sd_register;3);
-/ sdremove[::] -> bool                      the registered file removed (1b), or none (0b)
-.prom.i.sdremove:.prom.LIB 2:(`qprom_sd_remove;1);
-
 / write[path]: the current metrics for node_exporter's textfile collector
 / (--collector.textfile.directory=dir). The name must end in .prom (node_exporter reads
 / nothing else); the directory must exist and be writable. For a process Prometheus
@@ -302,16 +274,6 @@
 / job:"kdb", instance_name (the script, .z.f without its directory, else "q"), host, port;
 / host is .z.h (or the listener's bind address when it is not a wildcard), port the
 / listener's, else q's own -p port. .prom.stop[] (so also exit) removes the file.
-.prom.i.sdname:{$[count f:string .z.f;last"/"vs f;enlist"q"]}
-.prom.i.sdinit:{[v;cfg]
-  d:$[99h=type v;v;enlist[`dir]!enlist v];
-  if[not`dir in key d;'"prom: fileSd needs a directory"];
-  b:$[`bind in key cfg;$[10h=type b:cfg`bind;b;string b];""];
-  h:$[any b~/:("";"0.0.0.0";"::";enlist"*");string .z.h;b];
-  p:string $[(::)~.prom.i.port;system"p";.prom.i.port];
-  l:`job`instance_name`host`port!("kdb";.prom.i.sdname[];h;p);
-  if[`labels in key d;l:l,d`labels];
-  .prom.i.sdregister[d`dir;h,":",p;l]}
 
 / Pushgateway (src/ffi/push.rs): PUT/DELETE <url>/metrics/job/<job>{/<label>/<value>},
 / synchronous on this thread, 10 s timeout, http:// only, http_proxy ignored.

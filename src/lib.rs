@@ -10,3 +10,4 @@ pub mod expo;
 pub mod http;
 pub mod process;
 pub mod textfile;
+pub mod initconfig;

@@ -174,8 +174,15 @@ fn parse_config(d: K) -> Result<Config> {
         }
         return Ok(c);
     }
-    for (key, v) in k::dict_items(d).map_err(|_| Error::ConfigType)? {
-        match key {
+    config_from_items(&k::dict_items(d).map_err(|_| Error::ConfigType)?)
+}
+
+/// The middleware configuration from the entries of a dictionary; any other key is refused.
+pub(super) fn config_from_items(items: &[(&str, Item)]) -> Result<Config> {
+    let mut c = Config::default();
+    for (key, v) in items {
+        let v = *v;
+        match *key {
             "inflight" => c.inflight = flag(&v)?,
             "sizes" => c.sizes = flag(&v)?,
             "httpStatus" => c.http_status = flag(&v)?,
@@ -204,11 +211,23 @@ fn parse_config(d: K) -> Result<Config> {
 pub extern "C" fn qprom_middleware(config: K) -> K {
     guard(|| {
         let c = parse_config(config)?;
-        let m = Middleware::register(reg(), &c)?;
-        let flags = [c.inflight as u8, c.sizes as u8, c.any() as u8];
-        *MIDDLEWARE.write() = Some(m);
+        let (m, flags) = register_middleware(&c)?;
+        use_middleware(Some(m));
+        let flags = flags.map(|b| b as u8);
         Ok(k::dict(k::sym_list(["inflight", "sizes", "any"].into_iter()), k::vector(KB, &flags)))
     })
+}
+
+/// Registers the families `c` switches on; what the q hooks must do:
+/// (bump in-flight at before_X, compute -22! sizes, call request_ex).
+pub(super) fn register_middleware(c: &Config) -> Result<(Middleware, [bool; 3])> {
+    let m = Middleware::register(reg(), c)?;
+    Ok((m, [c.inflight, c.sizes, c.any()]))
+}
+
+/// The middleware the hooks record into from now on.
+pub(super) fn use_middleware(m: Option<Middleware>) {
+    *MIDDLEWARE.write() = m;
 }
 
 fn handler(h: K) -> Result<Handler> {

@@ -2,7 +2,7 @@
 
 use super::exports::guard;
 use super::k::{self, Item};
-use crate::defaults::{parse_naming, seconds_since_q_timestamp, Conn, Defaults, Handler, Info};
+use crate::defaults::{parse_naming, seconds_since_q_timestamp, Conn, Defaults, Handler, Info, Naming};
 use crate::error::{Error, Result};
 use crate::registry::global;
 use kdbplus::api::K;
@@ -18,22 +18,7 @@ static DEFAULTS: RwLock<Option<Defaults>> = RwLock::new(None);
 pub extern "C" fn qprom_defaults(naming: K, params: K, info: K) -> K {
     guard(|| {
         let naming = parse_naming(k::text(naming, Error::ConfigType)?)?;
-        let (mut b, mut quantiles, mut max_age) = (Vec::new(), None, None);
-        if !k::is_nothing(params) {
-            for (key, v) in k::dict_items(params).map_err(|_| Error::ConfigType)? {
-                let mut xs = Vec::new();
-                match (key, &v) {
-                    ("buckets", Item::K(x)) => k::nums(*x, &mut b, Error::ParamsType)?,
-                    ("quantiles", Item::K(x)) => {
-                        k::nums(*x, &mut xs, Error::ParamsType)?;
-                        quantiles = Some(xs);
-                    }
-                    ("maxAge", _) => max_age = Some(v.seconds(Error::ConfigType, Error::InvalidWindow, 1e10)?),
-                    ("buckets" | "quantiles", _) => return Err(Error::ParamsType),
-                    _ => return Err(Error::ConfigKey),
-                }
-            }
-        }
+        let params = if k::is_nothing(params) { Vec::new() } else { k::dict_items(params).map_err(|_| Error::ConfigType)? };
         let mut i = Info::default();
         for (key, v) in k::dict_items(info).map_err(|_| Error::ConfigType)? {
             let text = match v {
@@ -50,17 +35,69 @@ pub extern "C" fn qprom_defaults(naming: K, params: K, info: K) -> K {
                 _ => return Err(Error::ConfigKey),
             }
         }
-        let summary = match (quantiles, max_age) {
-            (None, None) => None,
-            (q, a) => {
-                let d = crate::metric::SummaryParams { quantiles: [0.25, 0.5, 0.75].as_slice().into(), ..Default::default() };
-                Some(crate::metric::SummaryParams::new(q.as_deref().unwrap_or(&d.quantiles), a.unwrap_or(d.max_age), d.age_buckets)?)
-            }
-        };
-        let d = Defaults::register(global(), naming, (!b.is_empty()).then_some(&b[..]), summary, &i)?;
+        let d = register_defaults(naming, &params, &i)?;
         *DEFAULTS.write() = Some(d);
         Ok(k::generic_null())
     })
+}
+
+/// Registers the default families (not yet used by the hooks: see [`use_defaults`]).
+/// params: `buckets` (request-duration bounds), `quantiles` and `maxAge` (KX mode's
+/// summaries); any other key is refused.
+pub(super) fn register_defaults(naming: Naming, params: &[(&str, Item)], i: &Info) -> Result<Defaults> {
+    let (mut b, mut quantiles, mut max_age) = (Vec::new(), None, None);
+    for (key, v) in params {
+        let mut xs = Vec::new();
+        match (*key, v) {
+            ("buckets", Item::K(x)) => k::nums(*x, &mut b, Error::ParamsType)?,
+            ("quantiles", Item::K(x)) => {
+                k::nums(*x, &mut xs, Error::ParamsType)?;
+                quantiles = Some(xs);
+            }
+            ("maxAge", _) => max_age = Some(v.seconds(Error::ConfigType, Error::InvalidWindow, 1e10)?),
+            ("buckets" | "quantiles", _) => return Err(Error::ParamsType),
+            _ => return Err(Error::ConfigKey),
+        }
+    }
+    let summary = match (quantiles, max_age) {
+        (None, None) => None,
+        (q, a) => {
+            let d = crate::metric::SummaryParams { quantiles: [0.25, 0.5, 0.75].as_slice().into(), ..Default::default() };
+            Some(crate::metric::SummaryParams::new(q.as_deref().unwrap_or(&d.quantiles), a.unwrap_or(d.max_age), d.age_buckets)?)
+        }
+    };
+    Defaults::register(global(), naming, (!b.is_empty()).then_some(&b[..]), summary, i)
+}
+
+/// The default metrics the hooks record into from now on (`None`: hooks do nothing).
+pub(super) fn use_defaults(d: Option<Defaults>) {
+    *DEFAULTS.write() = d;
+}
+
+/// The default on_poll's update: memory from `.Q.w[]` by key, output-queue bytes, and
+/// the open connection counts (ipc, websocket) when known.
+pub(super) fn sample_into(mem: &[(&str, f64)], queue: Option<f64>, open: Option<(f64, f64)>) -> Result<()> {
+    with_defaults(|d| {
+        if let Some((ipc, ws)) = open {
+            d.set_open(ipc, ws);
+        }
+        d.sample(mem, queue)
+    })
+    .map(|_| ())
+}
+
+/// `.Q.w[]`'s entries as numbers.
+pub(super) fn memory<'a>(w: K) -> Result<Vec<(&'a str, f64)>> {
+    let mut mem = Vec::new();
+    for (key, v) in k::dict_items(w).map_err(|_| Error::ValueType)? {
+        let n = match v {
+            Item::Num(n) => n,
+            Item::K(x) => k::num(x)?,
+            Item::Sym(_) => return Err(Error::ValueType),
+        };
+        mem.push((key, n));
+    }
+    Ok(mem)
 }
 
 /// Without default metrics (`.prom.init` with `defaults:0b`) the default hooks do nothing.
@@ -110,23 +147,15 @@ pub extern "C" fn qprom_conn(event: K) -> K {
 #[no_mangle]
 pub extern "C" fn qprom_sample(w: K, queue: K, open: K) -> K {
     guard(|| {
-        let mut mem = Vec::new();
-        for (key, v) in k::dict_items(w).map_err(|_| Error::ValueType)? {
-            let n = match v {
-                Item::Num(n) => n,
-                Item::K(x) => k::num(x)?,
-                Item::Sym(_) => return Err(Error::ValueType),
-            };
-            mem.push((key, n));
-        }
+        let mem = memory(w)?;
         let q = if k::ty(queue) == k::NULL { None } else { Some(k::num(queue)?) };
         let mut counts = Vec::new();
         k::nums(open, &mut counts, Error::ValueType)?;
-        with_defaults(|d| {
-            if let [ipc, ws] = counts[..] {
-                d.set_open(ipc, ws);
-            }
-            d.sample(&mem, q)
-        })
+        let open = match counts[..] {
+            [ipc, ws] => Some((ipc, ws)),
+            _ => None,
+        };
+        sample_into(&mem, q, open)?;
+        Ok(k::generic_null())
     })
 }

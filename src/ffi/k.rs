@@ -291,6 +291,7 @@ pub fn label_names<'a>(k: K) -> Result<Vec<&'a str>> {
 }
 
 /// One entry of a dictionary whose values may be a general list or a typed vector.
+#[derive(Clone, Copy)]
 pub enum Item<'a> {
     K(K),
     Sym(&'a str),
@@ -455,4 +456,37 @@ pub fn whole_timespan(k: K) -> Result<i64> {
 /// A boolean atom's value.
 pub fn boolean(k: K) -> bool {
     atom::<u8>(k) != 0
+}
+
+/// Days since 2000.01.01 of a date atom (-14); null is an error.
+pub fn date(k: K) -> Result<i64> {
+    if ty(k) != -14 {
+        return Err(Error::ValueType);
+    }
+    let v = atom::<i32>(k);
+    if v == i32::MIN {
+        return Err(Error::NullValue);
+    }
+    Ok(v as i64)
+}
+
+/// Whether two q objects are the same: the same object, or equal serialisations (q's
+/// `~` for functions and projections, which serialise as their text and bound values).
+pub fn same(a: K, b: K) -> bool {
+    if a == b {
+        return true;
+    }
+    // SAFETY: b9 serialises a borrowed object into a new byte vector (or returns null
+    // with q's error set, e.g. for an object q cannot serialise); each new vector is
+    // read while alive and released with r0.
+    unsafe {
+        let (x, y) = (kdbplus::api::native::b9(3, a), kdbplus::api::native::b9(3, b));
+        let eq = !x.is_null() && !y.is_null() && ty(x) == 4 && ty(y) == 4 && items::<u8>(x) == items::<u8>(y);
+        for z in [x, y] {
+            if !z.is_null() {
+                kdbplus::api::native::r0(z);
+            }
+        }
+        eq
+    }
 }

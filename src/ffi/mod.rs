@@ -20,3 +20,5 @@ mod helpers;
 mod outputs;
 #[cfg(feature = "q-exports")]
 mod push;
+#[cfg(feature = "q-exports")]
+mod lifecycle;

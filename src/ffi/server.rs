@@ -23,29 +23,48 @@ static PROCESS: Mutex<Option<crate::process::ProcessMetrics>> = Mutex::new(None)
 pub extern "C" fn qprom_start(config: K, pollfn: K) -> K {
     guard(|| {
         let cfg = http_config(config)?;
-        let poll_wanted = match k::ty(pollfn) {
-            k::NULL => false,
-            100..=112 => true,
-            _ => return Err(Error::PollFnType),
-        };
-        let mut server = SERVER.lock();
-        if server.is_some() {
-            return Err(Error::ListenerRunning);
-        }
-        let hook: Option<Arc<dyn PollHook>> = if poll_wanted { Some(poll::start(pollfn)?) } else { None };
-        match Server::start(cfg, global().clone(), hook) {
-            Ok(s) => {
-                let port = s.local_port();
-                *server = Some(s);
-                Ok(k::long(port as i64))
-            }
-            Err(e) => {
-                poll::stop();
-                // SAFETY: krr keeps the pointer; StartError messages are 'static.
-                Ok(unsafe { kdbplus::api::native::krr(e.message().as_ptr()) })
-            }
+        match start_listener(cfg, pollfn)? {
+            Ok(port) => Ok(k::long(port as i64)),
+            // SAFETY: krr keeps the pointer; StartError messages are 'static.
+            Err(e) => Ok(unsafe { kdbplus::api::native::krr(e.message().as_ptr()) }),
         }
     })
+}
+
+/// Starts the listener (and the poll bridge when `pollfn` is a function); the port in
+/// use. The outer error is a refused argument, the inner one the listener's own.
+pub(super) fn start_listener(cfg: HttpConfig, pollfn: K) -> Result<std::result::Result<u16, http::StartError>> {
+    let poll_wanted = match k::ty(pollfn) {
+        k::NULL => false,
+        100..=112 => true,
+        _ => return Err(Error::PollFnType),
+    };
+    let mut server = SERVER.lock();
+    if server.is_some() {
+        return Err(Error::ListenerRunning);
+    }
+    let hook: Option<Arc<dyn PollHook>> = if poll_wanted { Some(poll::start(pollfn)?) } else { None };
+    match Server::start(cfg, global().clone(), hook) {
+        Ok(s) => {
+            let port = s.local_port();
+            *server = Some(s);
+            Ok(Ok(port))
+        }
+        Err(e) => {
+            poll::stop();
+            Ok(Err(e))
+        }
+    }
+}
+
+/// Stops the listener and the poll bridge, if they run.
+pub(super) fn stop_listener() {
+    let server = SERVER.lock().take();
+    if let Some(s) = server {
+        // Server::stop cancels the poll hook first, so no worker waits on this thread.
+        s.stop();
+    }
+    poll::stop();
 }
 
 /// `stop[]`: stops the listener (threads joined, port free) and the poll bridge.
@@ -53,12 +72,7 @@ pub extern "C" fn qprom_start(config: K, pollfn: K) -> K {
 #[no_mangle]
 pub extern "C" fn qprom_stop(_unused: K) -> K {
     guard(|| {
-        let server = SERVER.lock().take();
-        if let Some(s) = server {
-            // Server::stop cancels the poll hook first, so no worker waits on this thread.
-            s.stop();
-        }
-        poll::stop();
+        stop_listener();
         Ok(k::generic_null())
     })
 }
@@ -103,12 +117,17 @@ pub extern "C" fn qprom_http(req: K) -> K {
 }
 
 fn http_config(d: K) -> Result<HttpConfig> {
-    let mut c = HttpConfig::default();
     if k::ty(d) == k::NULL {
-        return Ok(c);
+        return Ok(HttpConfig::default());
     }
-    let items = k::dict_items(d).map_err(|_| Error::ConfigType)?;
-    for (key, v) in &items {
+    http_config_items(&k::dict_items(d).map_err(|_| Error::ConfigType)?)
+}
+
+/// The listener settings from the entries of a configuration dictionary; any other key
+/// is refused.
+pub(super) fn http_config_items(items: &[(&str, Item)]) -> Result<HttpConfig> {
+    let mut c = HttpConfig::default();
+    for (key, v) in items {
         match *key {
             "port" => c.port = u16::try_from(v.count(Error::ConfigType)?).map_err(|_| Error::ConfigType)?,
             "bind" => c.bind = v.text(Error::ConfigType)?.to_string(),
