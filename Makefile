@@ -27,6 +27,7 @@ test: deps build
 	tests/expo/selftest.sh
 	tests/host/run.sh -q
 	QHOST_TESTS="$(VALGRIND_TESTS)" tests/host/run.sh --valgrind -q
+	tests/q/selftest.sh
 	tests/q/run.sh
 	@echo "make test: all suites passed"
 

@@ -102,8 +102,8 @@ getTrades:{[n]til n}
 .t.ok["in flight back to 0 after an error"; 0f=.prom.getv[`kdb_requests_in_flight;`sync]];
 .t.ok["function call result"; (til 5)~.z.pg(`getTrades;5)];
 .t.ok["function duration recorded"; 1=.t.hcount[`kdb_function_request_duration_seconds;`handler`function!`sync`getTrades]];
-.t.ok["request sizes recorded (-22!)"; .prom.getv[`kdb_request_size_bytes;`sync]>=sum -22!/:(".prom.getv[`kdb_requests_in_flight;`sync]";"boom";(`getTrades;5))];
-.t.ok["response sizes: -22! of the result"; (-22!til 5)<=.prom.getv[`kdb_response_size_bytes;`sync]];
+.t.ok["request sizes recorded (-22!)"; .prom.getv[`kdb_request_size_bytes;`sync]=sum -22!/:(".prom.getv[`kdb_requests_in_flight;`sync]";"boom";(`getTrades;5))];
+.t.ok["response sizes: -22! of each result (none for the error)"; ((-22!1f)+-22!til 5)=.prom.getv[`kdb_response_size_bytes;`sync]];
 .t.ok["user label from .z.u"; 3=.t.hcount[`kdb_user_request_duration_seconds;`handler`user!(`sync;.z.u)]];
 .t.ok["user errors"; 1f=.t.val[`kdb_user_request_errors_total;`handler`user!(`sync;.z.u)]];
 .t.ok[".z.ph result passes through"; (.z.ph("page";()!()))like"HTTP/1.1 404*"];

@@ -1,0 +1,3 @@
+/ runner self-test: exits 0 without its count line
+/ fake: nocount
+exit 0
