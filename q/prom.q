@@ -186,46 +186,42 @@
 / mirror[target;labels;v;created] -> ::     counter set to v; lower v = reset; created
 /                                           a timestamp or (::)
 .prom.i.mirror:.prom.LIB 2:(`qprom_mirror;4);
-/ middleware[config] -> `inflight`sizes`any!bools   registers the middleware families
-.prom.i.middleware:.prom.LIB 2:(`qprom_middleware;1);
 / enter[handler] -> ::                      one more request in flight
 .prom.i.enter:.prom.LIB 2:(`qprom_enter;1);
 / requestx[handler;t0;failed;req;resp;user;fn] -> ::   request[] plus the middleware
 .prom.i.requestx:.prom.LIB 2:(`qprom_request_ex;7);
 
+/ before[kind;metric;labels] -> state     kind `time`countErrors`trackInprogress: checks the
+/                                           metric (trackInprogress: +1) before f runs
+.prom.i.before:.prom.LIB 2:(`qprom_around_before;3);
+/ after[kind;metric;labels;state;ok;matched] -> ::   the update once f returned (ok) or
+/                                           signalled; after f's error a failing update is
+/                                           counted in qprom_hook_errors_total, not signalled
+.prom.i.after:.prom.LIB 2:(`qprom_around_after;6);
+
 / Helpers for user code, as the Python client's decorators. f . args is how f is called:
 / args is f's argument list (enlist x for a unary f, enlist(::) for a niladic one).
 / f's result is returned; f's error is re-signalled unchanged after the metric is
-/ updated (a metric update that fails then is counted in qprom_hook_errors_total and
-/ never replaces f's error; on success it signals, as any .prom update).
-.prom.i.try:{[f;args]@[{(1b;x . y)}f;args;{(0b;x)}]}
-.prom.i.quiet:{[n;f;x]@[f;x;.prom.i.hookfail n];}
-/ time[metric;labels;f;args]: the duration of f . args, observed (histogram, summary) or
-/ set (gauge), also when f signals
-.prom.time:{[metric;labels;f;args]
-  t0:.z.p;r:.prom.i.try[f;args];
-  if[r 0;.prom.i.elapsed[metric;labels;t0];:r 1];
-  .prom.i.quiet[`time;.prom.i.elapsed[metric;labels];t0];'r 1}
+/ updated. A wrong metric signals before f runs.
+/ run[kind;metric;labels;matches;f;args]: f . args between before and after; matches[err]
+/ says whether f's error is one to count (countErrorsLike's pattern)
+.prom.i.run:{[k;m;l;p;f;a]
+  s:.prom.i.before[k;m;l];r:@[{(1b;x . y)}f;a;{(0b;x)}];
+  .prom.i.after[k;m;l;s;r 0;$[r 0;0b;@[p;r 1;0b]]];$[r 0;r 1;'r 1]}
+/ time[metric;labels;f;args]: the duration of f . args (monotonic clock), observed
+/ (histogram, summary) or set (gauge), also when f signals
+.prom.time:{[metric;labels;f;args].prom.i.run[`time;metric;labels;{1b};f;args]}
 / obsSince[metric;labels;t0]: the same for a start time taken earlier (t0:.z.p)
 .prom.obsSince:.prom.i.elapsed
 / countErrors[metric;labels;f;args]: +1 (counter or gauge) when f signals
-.prom.countErrors:{[metric;labels;f;args]
-  r:.prom.i.try[f;args];
-  if[r 0;:r 1];
-  .prom.i.quiet[`countErrors;.prom.i.inc[metric;labels];1];'r 1}
+.prom.countErrors:{[metric;labels;f;args].prom.i.run[`countErrors;metric;labels;{1b};f;args]}
 / countErrorsLike[metric;labels;pattern;f;args]: only errors whose text matches pattern
 / (q's like: a string; or a list of strings or a symbol list, any of which matches)
-.prom.countErrorsLike:{[metric;labels;pattern;f;args]
-  r:.prom.i.try[f;args];
-  if[r 0;:r 1];
-  if[.prom.i.like[r 1;pattern];.prom.i.quiet[`countErrors;.prom.i.inc[metric;labels];1]];'r 1}
-.prom.i.like:{[e;p]$[10h=abs type p;e like(),p;11h=abs type p;any e like/:string(),p;any e like/:p]}
+.prom.countErrorsLike:{[metric;labels;pattern;f;args].prom.i.run[`countErrors;metric;labels;.prom.i.like pattern;f;args]}
+.prom.i.like:{[p;e]$[10h=abs type p;e like(),p;11h=abs type p;any e like/:string(),p;any e like/:p]}
 / trackInprogress[metric;labels;f;args]: a gauge +1 while f runs, -1 when it returns or
 / signals (the +1 failing signals before f runs)
-.prom.trackInprogress:{[metric;labels;f;args]
-  .prom.i.inc[metric;labels;1];r:.prom.i.try[f;args];
-  if[r 0;.prom.i.dec[metric;labels;1];:r 1];
-  .prom.i.quiet[`trackInprogress;.prom.i.dec[metric;labels];1];'r 1}
+.prom.trackInprogress:{[metric;labels;f;args].prom.i.run[`trackInprogress;metric;labels;{1b};f;args]}
 / setToCurrentTime[metric;labels]: a gauge set to now, unix seconds
 .prom.setToCurrentTime:.prom.i.setnow
 / mirror[metric;labels;value;created]: a counter kept elsewhere (a tickerplant's own

@@ -79,6 +79,7 @@ errors! {
     // Helpers for user code and handler middleware (src/ffi/helpers.rs).
     TimestampType => c"prom: start time must be a timestamp (.z.p)",
     CreatedType => c"prom: created must be a timestamp or (::)",
+    HelperKind => c"prom: helper must be `time, `countErrors or `trackInprogress",
     // Files for other readers: textfile collector and file_sd (src/textfile.rs).
     PathType => c"prom: path must be a symbol or string",
     TextfileSuffix => c"prom: file name must end in .prom (node_exporter reads only *.prom)",

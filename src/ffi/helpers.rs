@@ -111,6 +111,114 @@ pub extern "C" fn qprom_mirror(t: K, labels: K, v: K, created: K) -> K {
     })
 }
 
+/// What `.prom.time`, `.prom.countErrors(Like)` and `.prom.trackInprogress` do around the
+/// user's function (prom.q's `.prom.i.run` applies it between [`qprom_around_before`]
+/// and [`qprom_around_after`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Around {
+    Time,
+    CountErrors,
+    TrackInprogress,
+}
+
+impl Around {
+    fn parse(k: K) -> Result<Around> {
+        match k::text(k, Error::HelperKind)? {
+            "time" => Ok(Around::Time),
+            "countErrors" => Ok(Around::CountErrors),
+            "trackInprogress" => Ok(Around::TrackInprogress),
+            _ => Err(Error::HelperKind),
+        }
+    }
+    fn hook(self) -> &'static str {
+        match self {
+            Around::Time => "time",
+            Around::CountErrors => "countErrors",
+            Around::TrackInprogress => "trackInprogress",
+        }
+    }
+}
+
+/// Durations of `.prom.time` come from a monotonic clock (a wall-clock step during the
+/// call does not distort them): nanoseconds since the first use, kept in q as a long.
+fn mono_ns() -> i64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    START.get_or_init(std::time::Instant::now).elapsed().as_nanos().min(i64::MAX as u128) as i64
+}
+
+/// `before[kind;metric;labels]` -> state: `time`: the start (a long, monotonic ns);
+/// `trackInprogress`: the gauge +1 (a refusal signals, and f does not run);
+/// `countErrors`: nothing. The target is checked here, before f runs.
+#[no_mangle]
+pub extern "C" fn qprom_around_before(kind: K, t: K, labels: K) -> K {
+    guard(|| {
+        match Around::parse(kind)? {
+            Around::Time => {
+                on_series(t, labels, true, |s| match s.value {
+                    Value::Histogram(_) | Value::Summary(_) | Value::Gauge(_) => Ok(()),
+                    _ => Err(Error::WrongType),
+                })?;
+                Ok(k::long(mono_ns()))
+            }
+            Around::TrackInprogress => {
+                on_series(t, labels, true, |s| match s.value {
+                    Value::Gauge(_) => s.inc(1.0),
+                    _ => Err(Error::WrongType),
+                })?;
+                Ok(k::generic_null())
+            }
+            Around::CountErrors => {
+                on_series(t, labels, true, |s| match s.value {
+                    Value::Counter(_) | Value::Gauge(_) => Ok(()),
+                    _ => Err(Error::WrongType),
+                })?;
+                Ok(k::generic_null())
+            }
+        }
+    })
+}
+
+/// `after[kind;metric;labels;state;ok;matched]`: the update once f returned (ok 1b) or
+/// signalled (ok 0b; matched: whether countErrorsLike's pattern matched its error).
+/// `time`: seconds since state observed (histogram, summary) or set (gauge), either way;
+/// `countErrors`: +1 when f signalled and matched; `trackInprogress`: the gauge -1.
+/// After a success a refused update signals, as any `.prom` update; after f's error it
+/// is counted in `qprom_hook_errors_total{hook}` instead, so f's error is what q sees.
+#[no_mangle]
+pub extern "C" fn qprom_around_after(kind: K, t: K, labels: K, state: K, ok: K, matched: K) -> K {
+    guard(|| {
+        let kind = Around::parse(kind)?;
+        if k::ty(ok) != -KB || k::ty(matched) != -KB {
+            return Err(Error::ValueType);
+        }
+        let (ok, matched) = (k::boolean(ok), k::boolean(matched));
+        let update = || -> Result<()> {
+            match kind {
+                Around::Time => {
+                    let t0 = k::whole(state).map_err(|_| Error::TimestampType)?;
+                    let secs = clamp_seconds((mono_ns() - t0) as f64 / 1e9);
+                    on_series(t, labels, true, |s| match s.value {
+                        Value::Histogram(_) | Value::Summary(_) => s.observe(secs),
+                        Value::Gauge(_) => s.set(secs),
+                        _ => Err(Error::WrongType),
+                    })
+                }
+                Around::CountErrors if !ok && matched => on_series(t, labels, true, |s| s.inc(1.0)),
+                Around::CountErrors => Ok(()),
+                Around::TrackInprogress => on_series(t, labels, true, |s| s.dec(1.0)),
+            }
+        };
+        match update() {
+            Err(e) if ok => Err(e),
+            Err(_) => {
+                super::lifecycle::count_hook_error(kind.hook())?;
+                Ok(k::generic_null())
+            }
+            Ok(()) => Ok(k::generic_null()),
+        }
+    })
+}
+
 // ---- handler middleware ----------------------------------------------------------------
 
 /// The items of a vector of one-byte items (boolean, byte or char: types 1, 4, 10) as

@@ -485,11 +485,15 @@ pub extern "C" fn qprom_restore(cur: K) -> K {
 #[no_mangle]
 pub extern "C" fn qprom_hook_error(hook: K) -> K {
     guard(|| {
-        let name = k::text(hook, Error::NameType)?;
-        let fam = hook_errors_family()?;
-        global().get_or_create_in(&fam, &[name], None)?.inc(1.0)?;
+        count_hook_error(k::text(hook, Error::NameType)?)?;
         Ok(k::generic_null())
     })
+}
+
+/// One more failure of the hook or helper `name`.
+pub(super) fn count_hook_error(name: &str) -> Result<()> {
+    let fam = hook_errors_family()?;
+    global().get_or_create_in(&fam, &[name], None)?.inc(1.0)
 }
 
 /// `ismetrics[requestText]` -> boolean: whether a `.z.ph` request is for the metrics

@@ -33,8 +33,11 @@ hc:{(first exec val from .prom.metrics[] where metric=x)`count}
 .t.ok["time: summary observed"; 1=hc`t_sum_seconds];
 .t.ok["time: a gauge is set to the duration"; 42~.prom.time[`t_last_seconds;();{system"sleep 0.01";42};enlist(::)]];
 .t.ok["time: the gauge holds seconds"; .prom.getv[`t_last_seconds;()] within 0.005 5];
-.t.ok["time: a counter is refused after f ran"; "prom: operation not supported by this metric type"~.t.err[.prom.time;(`t_errors_total;();add;1 2)]];
-.t.ok["time: f's error wins over a failing update"; "boom"~.t.err[.prom.time;(`nope_seconds;();boom;enlist 1)]];
+.t.ran:0;
+.t.ok["time: a counter is refused"; "prom: operation not supported by this metric type"~.t.err[.prom.time;(`t_errors_total;();{.t.ran+:1};enlist(::))]];
+.t.ok["time: an unknown metric is refused"; "prom: unknown metric"~.t.err[.prom.time;(`nope_seconds;();{.t.ran+:1};enlist(::))]];
+.t.ok["time: ... before f runs"; 0=.t.ran];
+.t.ok["countErrors: a histogram is refused before f runs"; ("prom: operation not supported by this metric type"~.t.err[.prom.countErrors;(`t_seconds;();{.t.ran+:1};enlist(::))])&0=.t.ran];
 .t.ok["obsSince observes from a start time"; (::)~.prom.obsSince[`t_seconds;();.z.p-0D00:00:01]];
 .t.ok["obsSince: one more observation, of about a second"; (3=hc`t_seconds)&.prom.getv[`t_seconds;()]>=1];
 .t.ok["obsSince wants a timestamp"; "prom: start time must be a timestamp (.z.p)"~.t.err[.prom.obsSince;(`t_seconds;();.z.n)]];
@@ -90,7 +93,7 @@ hc:{(first exec val from .prom.metrics[] where metric=x)`count}
 .t.ok["tls key without certificate"; "prom: tls needs both tlsCertFile and tlsKeyFile"~.t.err1[.prom.init;`port`tlsKeyFile!(0;`:k.pem)]];
 .t.ok["tls files missing"; "prom: tls certificate file unreadable or without a PEM certificate"~.t.err1[.prom.init;`port`tlsCertFile`tlsKeyFile!(0;`:nofile.pem;"nofile.key")]];
 .t.ok["basic auth hash checked"; "prom: basic auth password must be a bcrypt hash ($2a$, $2b$ or $2y$, 60 characters)"~.t.err1[.prom.init;`port`basicAuthUsers!(0;enlist[`prometheus]!enlist"plain")]];
-.t.ok["failed init left nothing on"; not .prom.i.on];
+.t.ok["failed init left nothing wrapped"; not .prom.i.defined`.z.pg];
 .z.pg:{[x]$[x~"boom";'"boom";value x]};
 .z.ph:{[x]"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"};
 getTrades:{[n]til n}
