@@ -108,8 +108,8 @@
 / with middleware on (.prom.init keys, see "helpers and middleware" below) before_X also
 / bumps the in-flight gauge, and after_X/error_X make their one call with more arguments
 {.prom.i.def[`$"before_",string x;{[h;msg]if[.prom.i.inflight;.prom.i.enter h];.z.p}x];
- .prom.i.def[`$"after_",string x;{[h;tmp;msg;res]if[-12h=type tmp;$[.prom.i.mw;.prom.i.mwf[h][tmp;msg;res;0b];.prom.i.request[h;tmp;0b]]];}x];
- .prom.i.def[`$"error_",string x;{[h;tmp;msg;err]if[-12h=type tmp;$[.prom.i.mw;.prom.i.mwf[h][tmp;msg;err;1b];.prom.i.request[h;tmp;1b]]];}x]}each`pg`ps`ph`pp`ws`ts;
+ .prom.i.def[`$"after_",string x;{[h;tmp;msg;res]if[-12h=type tmp;$[.prom.i.mw;.prom.i.mwf[h;tmp;msg;res;0b];.prom.i.request[h;tmp;0b]]];}x];
+ .prom.i.def[`$"error_",string x;{[h;tmp;msg;err]if[-12h=type tmp;$[.prom.i.mw;.prom.i.mwf[h;tmp;msg;err;1b];.prom.i.request[h;tmp;1b]]];}x]}each`pg`ps`ph`pp`ws`ts;
 
 / hook callers: the user's hook is looked up at each call (so reassignment works) and trapped
 .prom.i.hookfail:{[n;e]@[.prom.i.hookerr;n;{}];}
@@ -241,16 +241,9 @@
 /                  messages to .z.pg/.z.ps calling a listed function, and errors
 / All of it rides on after_X/error_X's one call (qprom_request_ex instead of qprom_request).
 .prom.i.sz:{@[{-22!x};x;0N]}
-.prom.i.fn:{$[0h=type x;$[-11h=type f:first x;f;(::)];(::)]}
-/ per handler: requestx[h;t0;failed;request;response;user;function]; an HTTP request or
-/ response, a websocket message, go as they are (Rust takes their length)
-.prom.i.mwf:`pg`ps`ph`pp`ws`ts!(
-  {[t;m;r;e].prom.i.requestx[`pg;t;e;$[.prom.i.szon;.prom.i.sz m;(::)];$[.prom.i.szon&not e;.prom.i.sz r;(::)];.z.u;.prom.i.fn m]};
-  {[t;m;r;e].prom.i.requestx[`ps;t;e;$[.prom.i.szon;.prom.i.sz m;(::)];(::);.z.u;.prom.i.fn m]};
-  {[t;m;r;e].prom.i.requestx[`ph;t;e;m;r;.z.u;(::)]};
-  {[t;m;r;e].prom.i.requestx[`pp;t;e;m;r;.z.u;(::)]};
-  {[t;m;r;e].prom.i.requestx[`ws;t;e;m;(::);.z.u;(::)]};
-  {[t;m;r;e].prom.i.requestx[`ts;t;e;(::);(::);(::);(::)]})
+/ mwf[handler;t0;msg;res;failed]: pg and ps give -22! sizes when sizes is on (of the result
+/ only after a success); the library takes from the rest what each handler has
+.prom.i.mwf:{[h;t;m;r;e]s:.prom.i.szon&h in`pg`ps;.prom.i.requestx[h;t;e;$[s;.prom.i.sz m;m];$[s&not e;.prom.i.sz r;r];.z.u;m]}
 
 / ---- files for other readers: node_exporter's textfile collector, Prometheus file_sd ----
 / write[path] -> ::                         text 0.0.4, no timestamps, written atomically

@@ -396,6 +396,16 @@ fn response_text<'a>(x: K) -> Option<&'a [u8]> {
     matches!(k::ty(x), k::KC | 4).then(|| bytes(x))
 }
 
+/// The function an IPC message calls: the symbol itself, or the first item of a
+/// `(`fn;args…)` message.
+fn called<'a>(m: K) -> Option<&'a str> {
+    match k::ty(m) {
+        -11 => opt_text(m),
+        k::KG if k::len(m) > 0 && k::ty(k::kids(m)[0]) == -11 => opt_text(k::kids(m)[0]),
+        _ => None,
+    }
+}
+
 fn opt_text<'a>(x: K) -> Option<&'a str> {
     match k::ty(x) {
         -11 | k::KC => k::text(x, Error::ValueType).ok(),
@@ -407,8 +417,10 @@ fn opt_text<'a>(x: K) -> Option<&'a str> {
 /// call of a wrapped handler), plus the middleware: in flight down, request and response
 /// sizes, the HTTP status code, the user's and the function's families. `req` and
 /// `resp`: a size (long) or the object itself (string, byte vector, HTTP request), or
-/// `::`; `user`: `.z.u` or `::`; `fn`: the symbol a `(`fn;args…)` message calls, or `::`.
-/// Extras of another type are ignored; handler, t0 and failed are checked as
+/// `::`; `user`: `.z.u` or `::`; `fn`: a symbol or the `(`fn;args…)` message itself, or
+/// `::`. Extras a handler does not have are ignored (IPC: sizes and function, no
+/// response after an error or for async; HTTP: texts; websocket: the message; timer:
+/// none), as are extras of another type; handler, t0 and failed are checked as
 /// `qprom_request` checks them.
 #[no_mangle]
 pub extern "C" fn qprom_request_ex(h: K, t0: K, failed: K, req: K, resp: K, user: K, function: K) -> K {
@@ -419,16 +431,17 @@ pub extern "C" fn qprom_request_ex(h: K, t0: K, failed: K, req: K, resp: K, user
         }
         let t0_ns = k::whole_timespan(t0)?;
         let failed_b = k::boolean(failed);
-        let resp_text = response_text(resp);
+        // What each handler's extras are is decided here, so that prom.q passes the same
+        // arguments for all: IPC has -22! sizes (none for an error, none for an async
+        // result q drops) and a function; HTTP its texts; a timer nothing.
+        use crate::defaults::Handler::*;
+        let (ipc, http) = (matches!(hd, Pg | Ps), matches!(hd, Ph | Pp));
         let x = Extras {
-            request_bytes: size(req),
-            response_bytes: size(resp),
-            http_response: resp_text,
-            user: opt_text(user),
-            function: match k::ty(function) {
-                -11 => opt_text(function),
-                _ => None,
-            },
+            request_bytes: if hd == Ts { None } else { size(req) },
+            response_bytes: if hd == Pg && !failed_b || http { size(resp) } else { None },
+            http_response: if http { response_text(resp) } else { None },
+            user: if hd == Ts { None } else { opt_text(user) },
+            function: if ipc { called(function) } else { None },
         };
         let secs = clamp_seconds(crate::defaults::seconds_since_q_timestamp(t0_ns));
         // The default recording, then the middleware, from one clock reading.

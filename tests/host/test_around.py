@@ -108,3 +108,42 @@ def test_after_checks_its_arguments(q, qprom, fams):
     with pytest.raises(QError, match=r"^prom: start time must be a timestamp \(.z.p\)$"):
         qprom.call("qprom_around_after", q.s("time"), q.s("ar_seconds"), q.knk(), q.s("x"), q.b(True), q.b(False))
     assert _hist(q, qprom, "ar_seconds")["count"] == 0
+
+
+# ------------------------------------------- request_ex: each handler's extras, decided here --
+
+def _now(q):
+    return q.p(time.time_ns() - 946_684_800 * 10 ** 9)
+
+
+def _sum(q, qprom, name, labels):
+    rows = qprom.call("qprom_metrics", q.identity())
+    for m, l, v in zip(rows["metric"], rows["labels"], rows["val"]):
+        if m == name and all(l.get(k) == w for k, w in labels.items()):
+            return v["sum"] if isinstance(v, dict) else v
+    return None
+
+
+def test_request_ex_takes_what_each_handler_has(q, qprom):
+    cfg = q.dict(q.syms(["sizes", "user", "functions"]), q.knk(q.b(True), q.b(True), q.syms(["getTrades"])))
+    qprom.call("qprom_middleware", cfg)
+    req = lambda h: _sum(q, qprom, "kdb_request_size_bytes", {"handler": h}) or 0.0
+    resp = lambda h: _sum(q, qprom, "kdb_response_size_bytes", {"handler": h}) or 0.0
+    fn = lambda: (_sum(q, qprom, "kdb_function_request_duration_seconds",
+                       {"handler": "sync", "function": "getTrades"}) is not None)
+    r0 = {h: (req(h), resp(h)) for h in ("sync", "async", "timer")}
+    # pg: -22! sizes; the function from the (`fn;args) message; no response size after an error
+    msg = q.knk(q.s("getTrades"), q.j(5))
+    qprom.call("qprom_request_ex", q.s("pg"), _now(q), q.b(False), q.j(30), q.j(70), q.s("u"), msg)
+    assert (req("sync"), resp("sync")) == (r0["sync"][0] + 30, r0["sync"][1] + 70)
+    assert fn()
+    qprom.call("qprom_request_ex", q.s("pg"), _now(q), q.b(True), q.j(30), q.string("an error"), q.s("u"), msg)
+    assert (req("sync"), resp("sync")) == (r0["sync"][0] + 60, r0["sync"][1] + 70)
+    # ps: the result q drops has no size
+    qprom.call("qprom_request_ex", q.s("ps"), _now(q), q.b(False), q.j(12), q.j(99), q.s("u"), msg)
+    assert (req("async"), resp("async")) == (r0["async"][0] + 12, r0["async"][1])
+    # ts: nothing but the request itself (no sizes, no user)
+    qprom.call("qprom_request_ex", q.s("ts"), _now(q), q.b(False), q.j(5), q.j(5), q.s("u"), msg)
+    assert (req("timer"), resp("timer")) == r0["timer"]
+    assert _sum(q, qprom, "kdb_user_request_duration_seconds", {"handler": "timer"}) is None
+    qprom.call("qprom_middleware", q.identity())
