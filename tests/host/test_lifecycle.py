@@ -197,6 +197,9 @@ def test_duplicate_handlers_are_refused_and_change_nothing(q, qprom, proc):
     ({"limit": 0}, "prom: series limit must be >= 1"),
     ({"naming": "klingon"}, None),
     ({"fileSd": 5}, "prom: fileSd must be a directory, or a dictionary with `dir and optional `labels"),
+    # refused by a step after the series limit was set: the limit goes back too
+    ({"limit": 77, "sizes": True, "sizeBuckets": [2.0, 1.0]}, "prom: buckets must be finite, sorted and unique"),
+    ({"limit": 77, "naming": "kx", "quantiles": [0.9, 0.5]}, "prom: quantiles must be in [0,1], sorted and unique"),
     ({"workers": 0, "port": 0}, "prom: invalid http config (workers 1..64, timeouts > 0, request bytes >= 512, connections 1..65536)"),
 ])
 def test_bad_configurations_change_nothing(q, qprom, proc, cfg, msg):
