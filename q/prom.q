@@ -45,7 +45,12 @@
 .prom.i.request:.prom.LIB 2:(`qprom_request;3);
 / conn[event:`po`pc`wo`wc] -> ::
 .prom.i.conn:.prom.LIB 2:(`qprom_conn;1);
-/ sample[.Q.w[];queueBytes;openCounts|::] -> ::      the default on_poll update
+/ peer[event;handle;user;address:int] -> ::   conn, plus who the handle is (.z.u .z.a at open)
+.prom.i.peer:.prom.LIB 2:(`qprom_peer;4);
+/ login[user;accepted:bool] -> ::           one .z.pw answer, counted by user and result
+.prom.i.login:.prom.LIB 2:(`qprom_login;2);
+/ sample[.Q.w[];queue;openCounts|::] -> ::  the default on_poll update; queue: bytes, or
+/                                           handle!bytes (sum each .z.W: also per connection)
 .prom.i.sample:.prom.LIB 2:(`qprom_sample;3);
 / init[cfg;cur;wrappers;env;pollfn] -> `port`z`f`inflight`sizes`mw!(port|::;names;fns;b;b;b)
 /                                           cur: .prom.i.current[]; wrappers: one per
@@ -103,8 +108,8 @@
 / metrics; a hook that signals is counted (qprom_hook_errors_total) and never breaks the
 / request it observes. Defaults are set only where the user has not defined the hook.
 .prom.i.def:{[n;f] if[not n in key`.prom;(` sv`.prom,n)set f]}
-.prom.i.def[`on_poll;{[msg].prom.i.sample[.Q.w[];sum value sum each .z.W;(::)];}];
-{.prom.i.def[`$"on_",string x;{[e;hdl].prom.i.conn e}x]}each`po`pc`wo`wc;
+.prom.i.def[`on_poll;{[msg].prom.i.sample[.Q.w[];sum each .z.W;(::)];}];
+{.prom.i.def[`$"on_",string x;{[e;hdl].prom.i.peer[e;hdl;.z.u;.z.a]}x]}each`po`pc`wo`wc;
 / with middleware on (.prom.init keys, see "helpers and middleware" below) before_X also
 / bumps the in-flight gauge, and after_X/error_X make their one call with more arguments
 {.prom.i.def[`$"before_",string x;{[h;msg]if[.prom.i.inflight;.prom.i.enter h];.z.p}x];
@@ -126,20 +131,22 @@
 .prom.i.ph:{[f;x]$[@[.prom.i.ismetrics;x 0;0b];[.prom.i.hook1[`on_poll;x];.prom.i.http x];.prom.i.wrap[`before_ph`after_ph`error_ph;f;x]]}
 / po pc wo wc: the hook, then the original
 .prom.i.conn1:{[n;f;h].prom.i.hook1[n;h];f h}
+/ pw: the original's answer, counted by user (an error counts as refused, and goes on)
+.prom.i.pw:{[f;u;p]r:.[{(1b;x . y)}f;(u;p);{(0b;x)}];.prom.i.quiet[`login;.prom.i.login u;$[r 0;r 1;0b]];$[r 0;r 1;'r 1]}
 / exit: stop the listener cleanly, then the original
 .prom.i.exit:{[f;x]@[.prom.stop;(::);{}];f x}
 
 / The handlers, in the order qprom_init and qprom_restore take them (src/initconfig.rs).
 / Which are wrapped, the originals and the installed wrappers are kept in the library.
-.prom.i.zs:`.z.pg`.z.ps`.z.ph`.z.pp`.z.ws`.z.ts`.z.po`.z.pc`.z.wo`.z.wc`.z.exit
-/ what q does where a handler is undefined (docs/ref/dotz.md: pg ps as value, exit as {});
-/ undefined pp ws ts are never wrapped, so their entries are placeholders
-.prom.i.default:.prom.i.zs!(value;value;{[x]"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"};{[x]};{[x]};{[x]};{[x]};{[x]};{[x]};{[x]};{[x]})
+.prom.i.zs:`.z.pg`.z.ps`.z.ph`.z.pp`.z.ws`.z.ts`.z.po`.z.pc`.z.wo`.z.wc`.z.pw`.z.exit
+/ what q does where a handler is undefined (docs/ref/dotz.md: pg ps as value, pw as
+/ {[user;pswd]1b}, exit as {}); undefined pp ws ts pw are never wrapped (placeholders)
+.prom.i.default:.prom.i.zs!(value;value;{[x]"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"};{[x]};{[x]};{[x]};{[x]};{[x]};{[x]};{[x]};{[u;p]1b};{[x]})
 / each handler's wrapper, still to be applied to the original (or the default)
 .prom.i.wrapper:.prom.i.zs!(.prom.i.wrap`before_pg`after_pg`error_pg;.prom.i.wrap`before_ps`after_ps`error_ps;
   .prom.i.ph;.prom.i.wrap`before_pp`after_pp`error_pp;.prom.i.wrap`before_ws`after_ws`error_ws;
   .prom.i.wrap`before_ts`after_ts`error_ts;.prom.i.conn1`on_po;.prom.i.conn1`on_pc;.prom.i.conn1`on_wo;
-  .prom.i.conn1`on_wc;.prom.i.exit)
+  .prom.i.conn1`on_wc;.prom.i.pw;.prom.i.exit)
 / each handler now: (1b;value), or (0b;::) when undefined
 .prom.i.current:{{@[{(1b;get x)};x;{[e](0b;::)}]}each .prom.i.zs}
 .prom.i.build:{[z;c]f:$[c 0;c 1;.prom.i.default z];(.prom.i.wrapper z)[f]}

@@ -3,18 +3,21 @@
 //! src/ffi/lifecycle.rs decodes q objects against these tables; keeping them here lets
 //! the unit tests check them without q.
 
-/// The handlers `.prom.init` can wrap, in the order prom.q passes them. The first ten
+/// The handlers `.prom.init` can wrap, in the order prom.q passes them. All but the last
 /// may be named in the `handlers` key; `exit` is always wrapped, so that exit stops the
 /// listener and removes the file_sd file.
-pub const HANDLERS: [&str; 11] = ["pg", "ps", "ph", "pp", "ws", "ts", "po", "pc", "wo", "wc", "exit"];
-pub const Z_NAMES: [&str; 11] =
-    [".z.pg", ".z.ps", ".z.ph", ".z.pp", ".z.ws", ".z.ts", ".z.po", ".z.pc", ".z.wo", ".z.wc", ".z.exit"];
+pub const HANDLERS: [&str; 12] = ["pg", "ps", "ph", "pp", "ws", "ts", "po", "pc", "wo", "wc", "pw", "exit"];
+pub const Z_NAMES: [&str; 12] =
+    [".z.pg", ".z.ps", ".z.ph", ".z.pp", ".z.ws", ".z.ts", ".z.po", ".z.pc", ".z.wo", ".z.wc", ".z.pw", ".z.exit"];
+/// The handlers the `handlers` key may name (the default: all of them).
+pub const CHOOSABLE: usize = 11;
 
 /// Whether a handler the user has not defined is wrapped anyway (around q's default
-/// behaviour, which prom.q supplies). Not `.z.pp` and `.z.ws`: defining them changes what
-/// q accepts (POST, websockets); not `.z.ts`: an undefined timer has no call to observe.
+/// behaviour, which prom.q supplies). Not `.z.pp`, `.z.ws` and `.z.pw`: defining them
+/// changes what q accepts (POST, websockets, logins); not `.z.ts`: an undefined timer has
+/// no call to observe.
 pub fn wrap_when_undefined(h: &str) -> bool {
-    !matches!(h, "pp" | "ws" | "ts")
+    !matches!(h, "pp" | "ws" | "ts" | "pw")
 }
 
 /// Keys the listener takes (`port` starts it; the others are checked without it too).
@@ -25,7 +28,8 @@ pub const LISTEN_KEYS: [&str; 16] = [
 ];
 /// Handler middleware keys (`buckets` is shared with the default metrics).
 pub const MIDDLEWARE_KEYS: [&str; 6] = ["inflight", "sizes", "sizeBuckets", "httpStatus", "user", "functions"];
-pub const OTHER_KEYS: [&str; 8] = ["naming", "buckets", "quantiles", "maxAge", "handlers", "limit", "defaults", "fileSd"];
+pub const OTHER_KEYS: [&str; 10] =
+    ["naming", "buckets", "quantiles", "maxAge", "handlers", "limit", "defaults", "fileSd", "queueTopN", "lagProbe"];
 
 /// How one `-prom.<key>` option's text becomes a configuration value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,7 +53,7 @@ pub enum Cli {
 }
 
 /// Every `.prom.init` key and its command-line parser.
-pub const CLI: [(&str, Cli); 30] = [
+pub const CLI: [(&str, Cli); 32] = [
     ("port", Cli::Long),
     ("bind", Cli::Text),
     ("path", Cli::Text),
@@ -80,6 +84,8 @@ pub const CLI: [(&str, Cli); 30] = [
     ("limit", Cli::Long),
     ("defaults", Cli::Bool),
     ("fileSd", Cli::Text),
+    ("queueTopN", Cli::Long),
+    ("lagProbe", Cli::Float),
 ];
 
 pub fn cli_kind(key: &str) -> Option<Cli> {
@@ -196,7 +202,8 @@ mod tests {
     #[test]
     fn handler_rules() {
         assert!(HANDLERS.iter().zip(Z_NAMES).all(|(h, z)| z == format!(".z.{h}")));
-        assert!(!wrap_when_undefined("pp") && !wrap_when_undefined("ws") && !wrap_when_undefined("ts"));
+        assert!(["pp", "ws", "ts", "pw"].iter().all(|h| !wrap_when_undefined(h)));
+        assert_eq!(HANDLERS[CHOOSABLE], "exit");
         assert!(["pg", "ps", "ph", "po", "pc", "wo", "wc", "exit"].iter().all(|h| wrap_when_undefined(h)));
         assert_eq!(cli_bool("1b"), Some(true));
         assert_eq!(cli_bool("x"), None);

@@ -11,3 +11,5 @@ pub mod http;
 pub mod process;
 pub mod textfile;
 pub mod initconfig;
+pub mod subscribers;
+pub mod lag;

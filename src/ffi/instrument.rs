@@ -9,6 +9,13 @@ use kdbplus::api::K;
 use parking_lot::RwLock;
 
 static DEFAULTS: RwLock<Option<Defaults>> = RwLock::new(None);
+/// Output queues per connection (`queueTopN`), with the default metrics.
+static SUBSCRIBERS: RwLock<Option<crate::subscribers::Subscribers>> = RwLock::new(None);
+
+/// The per-connection queue series from now on (`None`: off).
+pub(super) fn use_subscribers(s: Option<crate::subscribers::Subscribers>) {
+    *SUBSCRIBERS.write() = s;
+}
 
 /// `defaults[naming;params;info]`: registers the default families. naming `standard or
 /// `kx; params a dictionary of optional `buckets (request-duration histogram bounds),
@@ -148,7 +155,7 @@ pub extern "C" fn qprom_conn(event: K) -> K {
 pub extern "C" fn qprom_sample(w: K, queue: K, open: K) -> K {
     guard(|| {
         let mem = memory(w)?;
-        let q = if k::ty(queue) == k::NULL { None } else { Some(k::num(queue)?) };
+        let (q, per) = queues(queue)?;
         let mut counts = Vec::new();
         k::nums(open, &mut counts, Error::ValueType)?;
         let open = match counts[..] {
@@ -156,6 +163,91 @@ pub extern "C" fn qprom_sample(w: K, queue: K, open: K) -> K {
             _ => None,
         };
         sample_into(&mem, q, open)?;
+        if let (Some(per), Some(s)) = (per, SUBSCRIBERS.read().as_ref()) {
+            if DEFAULTS.read().is_some() {
+                s.sample(global(), &per)?;
+            }
+        }
         Ok(k::generic_null())
+    })
+}
+
+/// Output-queue bytes: `::`, a number (the total), or `sum each .z.W` (handle -> bytes):
+/// the total and the bytes per handle.
+fn queues(x: K) -> Result<(Option<f64>, Option<Vec<(i64, f64)>>)> {
+    match k::ty(x) {
+        k::NULL => Ok((None, None)),
+        k::XD => {
+            let kv = k::kids(x);
+            let mut hs = Vec::new();
+            k::nums(kv[0], &mut hs, Error::ValueType)?;
+            let mut bs = Vec::new();
+            k::nums(kv[1], &mut bs, Error::ValueType)?;
+            if hs.len() != bs.len() {
+                return Err(Error::ValueType);
+            }
+            let per: Vec<(i64, f64)> = hs.iter().zip(&bs).map(|(h, b)| (*h as i64, *b)).collect();
+            Ok((Some(bs.iter().sum()), Some(per)))
+        }
+        _ => Ok((Some(k::num(x)?), None)),
+    }
+}
+
+/// `peer[event;handle;user;address]`: a connection opened (`po`wo) or closed (`pc`wc),
+/// as `conn` counts it, and who it is: `.z.u` and `.z.a` (an int) at open, for the
+/// per-connection queue series.
+#[no_mangle]
+pub extern "C" fn qprom_peer(event: K, handle: K, user: K, address: K) -> K {
+    guard(|| {
+        let c = Conn::parse(k::text(event, Error::ConfigType)?).ok_or(Error::ConfigType)?;
+        let h = k::whole(handle)?;
+        let user = match k::ty(user) {
+            k::NULL => "",
+            _ => k::text(user, Error::ValueType)?,
+        };
+        let addr = match k::ty(address) {
+            -6 => crate::subscribers::ipv4(k::whole(address)? as i32),
+            k::NULL => String::new(),
+            _ => return Err(Error::ValueType),
+        };
+        with_defaults(|d| {
+            d.connection(c);
+            if let Some(s) = SUBSCRIBERS.read().as_ref() {
+                match c {
+                    Conn::Po | Conn::Wo => s.open(h, user, &addr),
+                    Conn::Pc | Conn::Wc => s.close(global(), h),
+                }
+            }
+            Ok(())
+        })
+    })
+}
+
+const LOGINS: &str = "kdb_logins_total";
+
+/// `login[user;accepted]`: one `.z.pw` answer, counted by user and result (with the
+/// default metrics; the user label is bounded by the family's series limit).
+#[no_mangle]
+pub extern "C" fn qprom_login(user: K, accepted: K) -> K {
+    guard(|| {
+        let user = k::text(user, Error::ValueType)?;
+        if k::ty(accepted) != -1 {
+            return Err(Error::ValueType);
+        }
+        let result = if k::boolean(accepted) { "accepted" } else { "refused" };
+        with_defaults(|_| {
+            let fam = global().register(&crate::registry::FamilyDesc::new(
+                LOGINS,
+                crate::metric::MetricType::Counter,
+                "Logins checked by .z.pw, by user and result (accepted, refused).",
+                &["user", "result"],
+            ))?;
+            match global().get_or_create_in(&fam, &[user, result], None) {
+                Ok(s) => s.inc(1.0),
+                // beyond the family's series limit: counted by the registry, not an error
+                Err(Error::SeriesLimit) => Ok(()),
+                Err(e) => Err(e),
+            }
+        })
     })
 }

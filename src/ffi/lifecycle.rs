@@ -107,6 +107,8 @@ struct InitConfig<'a> {
     middleware: crate::middleware::Config,
     handlers: Vec<&'static str>,
     limit: Option<usize>,
+    queue_top: usize,
+    lag_interval: Option<std::time::Duration>,
     defaults: bool,
     file_sd: Option<(&'a str, Vec<(&'a str, &'a str)>)>,
     bind: String,
@@ -130,8 +132,10 @@ fn parse_config<'a>(cfg: K) -> Result<InitConfig<'a>> {
         naming: Naming::Standard,
         default_params: Vec::new(),
         middleware: Default::default(),
-        handlers: HANDLERS[..10].to_vec(),
+        handlers: HANDLERS[..ic::CHOOSABLE].to_vec(),
         limit: None,
+        queue_top: crate::subscribers::DEFAULT_TOP,
+        lag_interval: Some(std::time::Duration::from_secs_f64(crate::lag::DEFAULT_INTERVAL)),
         defaults: true,
         file_sd: None,
         bind: String::new(),
@@ -167,6 +171,16 @@ fn parse_config<'a>(cfg: K) -> Result<InitConfig<'a>> {
                 c.limit = Some(usize::try_from(n).ok().filter(|n| *n >= 1).ok_or(Error::InvalidSeriesLimit)?);
             }
             "defaults" => c.defaults = flag(v)?,
+            "queueTopN" => {
+                c.queue_top = usize::try_from(v.count(Error::ConfigType)?).ok().filter(|n| *n <= 1000).ok_or(Error::ConfigRange)?
+            }
+            "lagProbe" => {
+                c.lag_interval = match v {
+                    Item::Num(n) if *n == 0.0 => None,
+                    Item::K(x) if k::ty(*x) != -16 && k::num(*x).ok() == Some(0.0) => None,
+                    v => Some(v.seconds(Error::ConfigType, Error::ConfigRange, 86_400.0)?),
+                }
+            }
             "fileSd" => c.file_sd = Some(file_sd(v)?),
             _ => return Err(Error::ConfigKey),
         }
@@ -198,7 +212,7 @@ fn handlers(v: &Item) -> Result<Vec<&'static str>> {
     };
     let mut out: Vec<&'static str> = Vec::with_capacity(names.len());
     for n in names {
-        let h = HANDLERS[..10].iter().find(|h| **h == n).ok_or(Error::HandlersList)?;
+        let h = HANDLERS[..ic::CHOOSABLE].iter().find(|h| **h == n).ok_or(Error::HandlersList)?;
         if out.contains(h) {
             return Err(Error::HandlersList);
         }
@@ -292,15 +306,19 @@ struct Undo {
     families: Vec<String>,
     limit: usize,
     listener: bool,
+    probe: bool,
 }
 
 impl Undo {
     fn begin() -> Undo {
         let mut families = Vec::new();
         global().for_each_family(|f| families.push(f.name().to_string()));
-        Undo { families, limit: global().default_series_limit(), listener: false }
+        Undo { families, limit: global().default_series_limit(), listener: false, probe: false }
     }
     fn run(self) {
+        if self.probe {
+            super::probe::stop();
+        }
         if self.listener {
             server::stop_listener();
         }
@@ -343,8 +361,8 @@ fn krr_failed(f: Failed) -> Result<K> {
 }
 
 /// `init[cfg;cur;wrappers;env;pollfn]` -> `` `port`z`f`inflight`sizes`mw!(…) ``.
-/// cfg: `.prom.init`'s argument. cur: the 11 handlers' `(defined;value)` pairs, wrappers
-/// the 11 wrappers prom.q built (both in [`HANDLERS`] order). env: `.prom.i.env[]`.
+/// cfg: `.prom.init`'s argument. cur: the 12 handlers' `(defined;value)` pairs, wrappers
+/// the 12 wrappers prom.q built (both in [`HANDLERS`] order). env: `.prom.i.env[]`.
 /// pollfn: what the listener's scrapes run on q's main thread. q assigns `f[i]` to
 /// `z[i]`; port is the listener's or `::`. A second init while running changes nothing
 /// and returns the same port and flags, with nothing to assign.
@@ -365,6 +383,7 @@ pub extern "C" fn qprom_init(cfg: K, cur: K, wrappers: K, env: K, pollfn: K) -> 
             Ok(done) => {
                 let flags = done.flags;
                 instrument::use_defaults(done.defaults);
+                instrument::use_subscribers(done.subscribers);
                 helpers::use_middleware(Some(done.middleware));
                 // Connections opened before init: all counted as IPC (q does not say
                 // which are websockets). The values were checked when env was read.
@@ -395,6 +414,7 @@ struct Done {
     port: Option<u16>,
     flags: [bool; 3],
     defaults: Option<crate::defaults::Defaults>,
+    subscribers: Option<crate::subscribers::Subscribers>,
     middleware: crate::middleware::Middleware,
 }
 
@@ -407,6 +427,14 @@ fn effects(c: &InitConfig, env: &Env, pollfn: K, undo: &mut Undo) -> std::result
         true => Some(instrument::register_defaults(c.naming, &c.default_params, &env.info)?),
         false => None,
     };
+    let subscribers = match c.defaults {
+        true => crate::subscribers::Subscribers::register(global(), c.queue_top)?,
+        false => None,
+    };
+    let lag = match (c.defaults, c.lag_interval) {
+        (true, Some(i)) => Some((crate::lag::LagProbe::register(global())?, i)),
+        _ => None,
+    };
     hook_errors_family()?;
     let (middleware, flags) = helpers::register_middleware(&c.middleware)?;
     let port = match &c.http {
@@ -417,6 +445,10 @@ fn effects(c: &InitConfig, env: &Env, pollfn: K, undo: &mut Undo) -> std::result
         }
         None => None,
     };
+    if let Some((probe, interval)) = lag {
+        super::probe::start(probe, interval)?;
+        undo.probe = true;
+    }
     if let Some((dir, labels)) = &c.file_sd {
         let p = ic::sd_port(port, env.qport).ok_or(Error::SdTarget)?.to_string();
         let host = ic::sd_host(&c.bind, env.host);
@@ -430,7 +462,7 @@ fn effects(c: &InitConfig, env: &Env, pollfn: K, undo: &mut Undo) -> std::result
         }
         textfile::sd_register(dir, &format!("{host}:{p}"), &l)?;
     }
-    Ok(Done { port, flags, defaults, middleware })
+    Ok(Done { port, flags, defaults, subscribers, middleware })
 }
 
 fn init_result(port: Option<u16>, flags: [bool; 3], z: Vec<&str>, f: Vec<K>) -> K {
@@ -456,6 +488,7 @@ fn init_result(port: Option<u16>, flags: [bool; 3], z: Vec<&str>, f: Vec<K>) -> 
 pub extern "C" fn qprom_restore(cur: K) -> K {
     guard(|| {
         let cur = current(cur)?;
+        super::probe::stop();
         server::stop_listener();
         textfile::sd_remove();
         *QPATH.write() = String::new();

@@ -22,3 +22,5 @@ mod outputs;
 mod push;
 #[cfg(feature = "q-exports")]
 mod lifecycle;
+#[cfg(feature = "q-exports")]
+mod probe;

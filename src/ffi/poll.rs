@@ -148,13 +148,13 @@ extern "C" fn on_readable(fd: I) -> K {
     std::ptr::null_mut()
 }
 
-fn eventfd_new() -> Option<i32> {
+pub(super) fn eventfd_new() -> Option<i32> {
     // SAFETY: eventfd creates a new descriptor; no pointers involved.
     let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
     (fd >= 0).then_some(fd)
 }
 
-fn eventfd_signal(fd: i32) -> bool {
+pub(super) fn eventfd_signal(fd: i32) -> bool {
     let one: u64 = 1;
     // SAFETY: writes 8 bytes from a local to an eventfd we own; EAGAIN (counter full)
     // still leaves it readable, which is all we need.
@@ -162,7 +162,7 @@ fn eventfd_signal(fd: i32) -> bool {
     n == 8 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EAGAIN)
 }
 
-fn eventfd_drain(fd: i32) {
+pub(super) fn eventfd_drain(fd: i32) {
     let mut v: u64 = 0;
     // SAFETY: reads 8 bytes into a local from a non-blocking eventfd.
     let _ = unsafe { libc::read(fd, &mut v as *mut u64 as *mut libc::c_void, 8) };

@@ -174,7 +174,7 @@ WEIGHTS = {"qprom_create": 10, "qprom_series": 10, "qprom_inc": 12, "qprom_dec":
            "qprom_cli": 1, "qprom_around_before": 3, "qprom_around_after": 3}
 # With enough calls, each of these must succeed at least once (realistic arguments reach
 # the success path), and each of these messages must show up (the deep checks are reached).
-# qprom_init/qprom_restore need prom.q's 11 (defined;value) pairs, which random arguments
+# qprom_init/qprom_restore need prom.q's 12 (defined;value) pairs, which random arguments
 # never make: they are fuzzed for their refusals (tests/host/test_lifecycle.py has the rest).
 NEVER_OK = {"qprom_push", "qprom_push_delete", "qprom_init", "qprom_restore"}
 DEEP = {

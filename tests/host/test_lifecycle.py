@@ -1,6 +1,6 @@
 """`.prom.init` / `.prom.stop` as the library decides them (src/ffi/lifecycle.rs).
 
-q/prom.q passes qprom_init the 11 handlers' `(defined;value)` pairs and one wrapper per
+q/prom.q passes qprom_init the 12 handlers' `(defined;value)` pairs and one wrapper per
 handler, and assigns what init returns; it passes qprom_restore the pairs again and
 assigns or expunges what restore returns. Here the "handlers" are ordinary K objects:
 what matters is which object init keeps, returns and later recognises.
@@ -15,8 +15,8 @@ import socket
 import pytest
 from qhost import QError
 
-ZS = [".z.pg", ".z.ps", ".z.ph", ".z.pp", ".z.ws", ".z.ts", ".z.po", ".z.pc", ".z.wo", ".z.wc", ".z.exit"]
-# wrapped when undefined: all but pp ws ts (defining them changes q; ts has nothing to observe)
+ZS = [".z.pg", ".z.ps", ".z.ph", ".z.pp", ".z.ws", ".z.ts", ".z.po", ".z.pc", ".z.wo", ".z.wc", ".z.pw", ".z.exit"]
+# wrapped when undefined: all but pp ws ts pw (defining them changes q; ts has nothing to observe)
 UNDEFINED_WRAPPED = [".z.pg", ".z.ps", ".z.ph", ".z.po", ".z.pc", ".z.wo", ".z.wc", ".z.exit"]
 
 
@@ -181,7 +181,7 @@ def test_duplicate_handlers_are_refused_and_change_nothing(q, qprom, proc):
     before = _families(q, qprom)
     for bad in ({"handlers": q.syms(["pg", "pg"])}, {"handlers": q.syms(["pg", "xx"])},
                 {"handlers": q.string("pg")}):
-        with pytest.raises(QError, match="^prom: handlers must be distinct symbols among pg ps ph pp ws ts po pc wo wc$"):
+        with pytest.raises(QError, match="^prom: handlers must be distinct symbols among pg ps ph pp ws ts po pc wo wc pw$"):
             proc.init(bad)
     assert _families(q, qprom) == before
     _, zs, _ = proc.init({"handlers": q.syms(["pg", "ps"]), "defaults": False})
@@ -318,8 +318,8 @@ def test_hook_errors_are_counted_before_init(q, qprom):
         qprom.call("qprom_hook_error", q.j(1))
 
 
-def test_restore_needs_the_eleven_pairs(q, qprom):
-    for bad in (q.identity(), q.knk(q.j(1)), q.knk(*[q.knk(q.j(1), q.j(2))] * 11)):
+def test_restore_needs_the_twelve_pairs(q, qprom):
+    for bad in (q.identity(), q.knk(q.j(1)), q.knk(*[q.knk(q.j(1), q.j(2))] * 12)):
         with pytest.raises(QError, match=r"^prom: internal: prom.q passed malformed handler state \(reload prom.q\)$"):
             qprom.call("qprom_restore", bad)
 

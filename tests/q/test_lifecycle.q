@@ -7,7 +7,7 @@
 / every handler's value, or the error text get gives for an undefined one
 .t.snap:{@[get;;::]each .prom.i.zs}
 / wo wc: undefined again, or q's default's equivalent where \x does not take (prom.q)
-.t.k:(til 8),10                / all but wo wc (.prom.i.zs order)
+.t.k:(til 8),10 11             / all but wo wc (.prom.i.zs order)
 .t.back:{[s](s .t.k)~(.t.snap[]).t.k}
 .t.wowc:{all{(not .prom.i.defined x)|{[x]}~get x}each`.z.wo`.z.wc}
 s0:.t.snap[];
@@ -41,8 +41,8 @@ w:.z.pg;
 
 / refused configurations change nothing
 .t.ok["non-dictionary"; "prom: configuration must be a dictionary"~.t.err[.prom.init;42]];
-.t.ok["duplicate handlers"; "prom: handlers must be distinct symbols among pg ps ph pp ws ts po pc wo wc"~.t.err[.prom.init;enlist[`handlers]!enlist`pg`pg]];
-.t.ok["unknown handler"; "prom: handlers must be distinct symbols among pg ps ph pp ws ts po pc wo wc"~.t.err[.prom.init;enlist[`handlers]!enlist`pg`xx]];
+.t.ok["duplicate handlers"; "prom: handlers must be distinct symbols among pg ps ph pp ws ts po pc wo wc pw"~.t.err[.prom.init;enlist[`handlers]!enlist`pg`pg]];
+.t.ok["unknown handler"; "prom: handlers must be distinct symbols among pg ps ph pp ws ts po pc wo wc pw"~.t.err[.prom.init;enlist[`handlers]!enlist`pg`xx]];
 .t.ok["unknown key"; "prom: unknown configuration key"~.t.err[.prom.init;enlist[`nope]!enlist 1]];
 .t.ok["refusals left nothing wrapped"; .t.back s0];
 .t.ok["handlers pg ps only"; (::)~.prom.init enlist[`handlers]!enlist`pg`ps];
