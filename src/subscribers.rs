@@ -100,7 +100,7 @@ mod tests {
     use super::*;
 
     fn shown(r: &Registry) -> Vec<(Vec<String>, f64)> {
-        let mut v = Vec::new();
+        let mut v: Vec<(Vec<String>, f64)> = Vec::new();
         r.family(QUEUE_BY_CONNECTION).unwrap().for_each_series(|s| v.push((s.labels().iter().map(|x| x.to_string()).collect(), s.get())));
         v.sort_by(|a, b| a.0.cmp(&b.0));
         v
