@@ -43,3 +43,48 @@ def test_the_q_files_that_run_the_snippets_are_current():
     assert sorted(have) == sorted(want), "run: target/venv/bin/python tests/host/docsnippets.py --write"
     for name, text in want.items():
         assert have[name] == text, f"tests/q/{name} is stale: run tests/host/docsnippets.py --write"
+
+
+def _code_messages():
+    """Every `prom: ...` message the library or the q scripts can signal."""
+    import re
+    msgs = set()
+    for p in (ds.ROOT / "src").rglob("*.rs"):
+        for m in re.finditer(r'c"(prom: (?:[^"\\]|\\.)*)"', p.read_text()):
+            msgs.add(m.group(1).replace('\\"', '"'))
+    for p in (ds.ROOT / "q").glob("*.q"):
+        for m in re.finditer(r"'\"(prom: [^\"]*)\"(,)?", p.read_text()):
+            # a message completed at run time ("…-prom.",string key) is documented with <key>
+            msgs.add(m.group(1) + ("<key>" if m.group(2) else ""))
+    return msgs
+
+
+def _error_table():
+    """The messages in the first column of reference.md's error table."""
+    import re
+    text = (ds.ROOT / "docs/reference.md").read_text()
+    section = text[text.index("## Error messages"):]
+    section = section[:section.index("\n---")]
+    rows = []
+    for line in section.splitlines():
+        if line.startswith("| `") or line.startswith("| ``"):
+            cell = line.split(" | ")[0][2:]
+            rows += [m.group(1) or m.group(2) for m in re.finditer(r"``(.+?)``|`([^`]+)`", cell)]
+    return rows, section
+
+
+def test_the_error_table_lists_every_message_the_code_signals():
+    rows, _ = _error_table()
+    table = set(rows)
+    missing = []
+    for msg in sorted(_code_messages()):
+        if msg not in table:
+            missing.append(msg)
+    assert not missing, "docs/reference.md's error table lacks:\n" + "\n".join(missing)
+
+
+def test_every_message_in_the_error_table_exists():
+    rows, _ = _error_table()
+    code = _code_messages()
+    stale = [r for r in rows if r.startswith("prom: ") and r not in code]
+    assert not stale, "in docs/reference.md's error table but signalled nowhere:\n" + "\n".join(stale)
