@@ -1,0 +1,31 @@
+/ GENERATED from README.md by tests/host/docsnippets.py: do not edit; after changing the
+/ document run `target/venv/bin/python tests/host/docsnippets.py --write` (the host test
+/ test_docs_snippets.py fails while this file is stale).
+/ Every q) line of the document's ```q blocks, in order, in one fresh q, as a user
+/ pasting them would type them (trailing comments dropped), after \l prom.q. A line
+/ passes when it evaluates without error (and, where the document shows q's one-line
+/ answer, q's answer prints the same), or signals an error tolerated for it (something
+/ this machine may lack: a file, a host, a free port). System commands (\l, \t) run
+/ with system, as the console runs them (docs/ref/system.md).
+\l prom.q
+.t.n:0;.t.fail:0;
+/ q's console display of a value, without the final newline
+.t.disp:{[r]s:.Q.s r;(-1+count s)#s}
+.t.eval:{[code]$["\\"=first code;system 1_code;value code]}
+/ line[loc;code;tolerated errors;the one-line answer shown, or ""]
+.t.line:{[loc;code;errs;want]
+  r:@[{(1b;.t.eval x)};code;{(0b;x)}];
+  ok:$[r 0;$[0<count want;want~.t.disp r 1;1b];any errs~\:r 1];
+  .t.n+:1;
+  if[not ok;.t.fail+:1;-2 loc,": ",code," -> ",$[r 0;.t.disp r 1;"'",r 1],$[0<count want;" (the document shows ",want,")";""]];}
+.t.line["README.md:25";"\\l prom.q";();""];
+.t.line["README.md:26";".prom.init enlist[`port]!enlist 9612";enlist "prom: port in use";"9612"];
+.t.line["README.md:28";".prom.create`name`type`help`labels!(`trades_total;`counter;\"Trades seen.\";`sym)";();"`trades_total"];
+.t.line["README.md:30";".prom.inc[`trades_total;`AAPL]";();""];
+.t.line["README.md:40";".prom.create`name`type`help!(`tables_count;`gauge;\"Tables in the root namespace.\")";();"`tables_count"];
+.t.line["README.md:42";".prom.on_poll:{[f;msg] f msg; .prom.setv[`tables_count;();count tables[]];}[.prom.on_poll]";();""];
+.t.line["README.md:57";".prom.stop[]";();""];
+.t.line["README.md:58";"users:enlist[`prometheus]!enlist\"$2y$10$Pc0ypNl8n1pePSKBo4vbWOUFQqnfpeoE3r0Ml0YrNdg1Cp7SZMFPO\"";();""];
+.t.line["README.md:59";".prom.init`port`tlsCertFile`tlsKeyFile`basicAuthUsers!(9612;`:tls.pem;`:tls.key;users)";("prom: tls certificate file unreadable or without a PEM certificate";"prom: port in use");"9612"];
+-1 "tests/q/test_docs_readme.q: ",string[.t.n-.t.fail]," passed, ",string[.t.fail]," failed";
+exit $[0<.t.fail;1;0]

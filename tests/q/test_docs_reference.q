@@ -1,0 +1,108 @@
+/ GENERATED from docs/reference.md by tests/host/docsnippets.py: do not edit; after changing the
+/ document run `target/venv/bin/python tests/host/docsnippets.py --write` (the host test
+/ test_docs_snippets.py fails while this file is stale).
+/ Every q) line of the document's ```q blocks, in order, in one fresh q, as a user
+/ pasting them would type them (trailing comments dropped), after \l prom.q. A line
+/ passes when it evaluates without error (and, where the document shows q's one-line
+/ answer, q's answer prints the same), or signals an error tolerated for it (something
+/ this machine may lack: a file, a host, a free port). System commands (\l, \t) run
+/ with system, as the console runs them (docs/ref/system.md).
+\l prom.q
+.t.n:0;.t.fail:0;
+/ q's console display of a value, without the final newline
+.t.disp:{[r]s:.Q.s r;(-1+count s)#s}
+.t.eval:{[code]$["\\"=first code;system 1_code;value code]}
+/ line[loc;code;tolerated errors;the one-line answer shown, or ""]
+.t.line:{[loc;code;errs;want]
+  r:@[{(1b;.t.eval x)};code;{(0b;x)}];
+  ok:$[r 0;$[0<count want;want~.t.disp r 1;1b];any errs~\:r 1];
+  .t.n+:1;
+  if[not ok;.t.fail+:1;-2 loc,": ",code," -> ",$[r 0;.t.disp r 1;"'",r 1],$[0<count want;" (the document shows ",want,")";""]];}
+.t.line["docs/reference.md:26";"\\l prom.q";();""];
+/ not run: docs/reference.md:43: .prom.LIBPATH:`:/opt/qprom/lib/libqprom: an install path this machine lacks (prom.q loaded after it would fail to bind)
+.t.line["docs/reference.md:44";"\\l prom.q";();""];
+.t.line["docs/reference.md:106";".prom.create`name`type`help`labels!(`trades_total;`counter;\"Trades seen.\";`sym)";();"`trades_total"];
+.t.line["docs/reference.md:108";"@[.prom.incr[`trades_total;`AAPL];-1;{x}]";();"\"prom: counter increment must be >= 0\""];
+.t.line["docs/reference.md:204";".prom.newmetric[`number_tables;`gauge;`region;\"number of tables\"]";();""];
+.t.line["docs/reference.md:205";".prom.newmetric[`size_updates;`summary;();\"size of updates\"]";();""];
+.t.line["docs/reference.md:235";"numtab1:.prom.addmetric[`number_tables;`amer;();0f]";();""];
+.t.line["docs/reference.md:236";"numtab2:.prom.addmetric[`number_tables;`emea;();0f]";();""];
+.t.line["docs/reference.md:237";"updsz:.prom.addmetric[`size_updates;();0.25 0.5 0.75;`float$()]";();""];
+.t.line["docs/reference.md:238";"type numtab1";();"-7h"];
+.t.line["docs/reference.md:270";".prom.updval[numtab1;:;count tables[]]";();""];
+.t.line["docs/reference.md:271";".prom.updval[numtab2;+;1]";();""];
+.t.line["docs/reference.md:272";".prom.updval[numtab2;-;1]";();""];
+.t.line["docs/reference.md:273";".prom.updval[updsz;,;10 15 20f]";();""];
+.t.line["docs/reference.md:274";".prom.updval[numtab1;{x*y};2]";();""];
+.t.line["docs/reference.md:336";".prom.create`name`type`help`labels!(`trades_total;`counter;\"Trades seen.\";`sym)";();"`trades_total"];
+.t.line["docs/reference.md:338";".prom.create`name`type`help`labels`buckets!(`query_seconds;`histogram;\"Query time.\";`fn;0.001 0.01 0.1 1 10)";();"`query_seconds"];
+.t.line["docs/reference.md:340";".prom.create`name`type`quantiles`maxAge`ageBuckets!(`tick_lag_seconds;`summary;0.5 0.99;0D00:05:00;5)";();"`tick_lag_seconds"];
+.t.line["docs/reference.md:342";".prom.create`name`type`help`labels!(`build_info;`info;\"Build of this process.\";`version`commit)";();"`build_info"];
+.t.line["docs/reference.md:370";".prom.inc[`trades_total;`AAPL]";();""];
+.t.line["docs/reference.md:371";".prom.incr[`trades_total;`AAPL;100]";();""];
+.t.line["docs/reference.md:372";".prom.incr[`trades_total;enlist[`sym]!enlist`MSFT;5]";();""];
+.t.line["docs/reference.md:387";".prom.create`name`type`help!(`open_orders;`gauge;\"Orders open now.\")";();"`open_orders"];
+.t.line["docs/reference.md:389";".prom.inc[`open_orders;()]";();""];
+.t.line["docs/reference.md:390";".prom.decr[`open_orders;();1]";();""];
+.t.line["docs/reference.md:407";".prom.setv[`open_orders;();42]";();""];
+.t.line["docs/reference.md:424";".prom.obs[`query_seconds;`getTrades;0.0042]";();""];
+.t.line["docs/reference.md:425";".prom.obs[`query_seconds;`getTrades;0.001 0.002 0.5]";();""];
+.t.line["docs/reference.md:443";".prom.getv[`trades_total;`AAPL]";();"101f"];
+.t.line["docs/reference.md:461";".prom.del[`trades_total;`AAPL]";();""];
+.t.line["docs/reference.md:462";".prom.del[`trades_total;::]";();""];
+.t.line["docs/reference.md:489";"m:select from .prom.metrics[] where metric=`query_seconds";();""];
+.t.line["docs/reference.md:490";"m`val";();""];
+.t.line["docs/reference.md:491";"(first m`val)`buckets";();""];
+.t.line["docs/reference.md:492";"select metric,labels from .prom.metrics[] where mtype=`counter";();""];
+.t.line["docs/reference.md:509";"select metric,series,limit from .prom.metricMeta[] where series>1000";();""];
+.t.line["docs/reference.md:529";"1 .prom.serve[];";();""];
+.t.line["docs/reference.md:548";".prom.setLimit 50000";();""];
+.t.line["docs/reference.md:658";".prom.init[]";();""];
+.t.line["docs/reference.md:659";".prom.stop[]";();""];
+.t.line["docs/reference.md:660";".prom.init enlist[`port]!enlist 9612";enlist "prom: port in use";"9612"];
+.t.line["docs/reference.md:662";".prom.stop[]";();""];
+.t.line["docs/reference.md:663";".prom.init`port`bind!(0;`127.0.0.1)";();""];
+.t.line["docs/reference.md:664";".prom.stop[]";();""];
+.t.line["docs/reference.md:665";".prom.init`port`pollTimeout`maxInFlight!(9612;0D00:00:02;2)";enlist "prom: port in use";"9612"];
+.t.line["docs/reference.md:667";".prom.stop[]";();""];
+.t.line["docs/reference.md:668";".prom.init`handlers`buckets!(`pg`ps`po`pc;0.001 0.01 0.1 1 10)";();""];
+.t.line["docs/reference.md:669";".prom.stop[]";();""];
+.t.line["docs/reference.md:670";"users:enlist[`prometheus]!enlist\"$2y$10$Pc0ypNl8n1pePSKBo4vbWOUFQqnfpeoE3r0Ml0YrNdg1Cp7SZMFPO\"";();""];
+.t.line["docs/reference.md:671";".prom.init`port`tlsCertFile`tlsKeyFile`basicAuthUsers!(9612;`:/etc/kdb/tls.pem;`:/etc/kdb/tls.key;users)";("prom: tls certificate file unreadable or without a PEM certificate";"prom: port in use");"9612"];
+.t.line["docs/reference.md:703";".prom.stop[]";();""];
+.t.line["docs/reference.md:704";".prom.init enlist[`port]!enlist 9613";enlist "prom: port in use";"9613"];
+.t.line["docs/reference.md:884";".prom.create`name`type`help`labels!(`api_duration_seconds;`histogram;\"API call time.\";`fn)";();"`api_duration_seconds"];
+.t.line["docs/reference.md:886";"getTrades:{[s;d]([]date:enlist d;sym:enlist s;price:enlist 101.5)}";();""];
+.t.line["docs/reference.md:887";".prom.time[`api_duration_seconds;`getTrades;getTrades;(`AAPL;2024.06.03)]";();""];
+.t.line["docs/reference.md:904";".prom.create`name`type`help!(`batch_duration_seconds;`histogram;\"Batch time.\")";();"`batch_duration_seconds"];
+.t.line["docs/reference.md:906";"t0:.z.p";();""];
+.t.line["docs/reference.md:907";"r:sum til 1000000";();""];
+.t.line["docs/reference.md:908";".prom.obsSince[`batch_duration_seconds;();t0]";();""];
+.t.line["docs/reference.md:928";".prom.create`name`type`help!(`upd_errors_total;`counter;\"Failed updates.\")";();"`upd_errors_total"];
+.t.line["docs/reference.md:930";"upd:{[t;x]if[not 98h=type x;'\"type\"];count x}";();""];
+.t.line["docs/reference.md:931";"data:([]sym:`AAPL`MSFT;price:101.5 402.1)";();""];
+.t.line["docs/reference.md:932";".prom.countErrors[`upd_errors_total;();upd;(`trade;data)]";();(),"2"];
+.t.line["docs/reference.md:934";"@[.prom.countErrors[`upd_errors_total;();upd];(`trade;1 2 3);{x}]";();"\"type\""];
+.t.line["docs/reference.md:936";".prom.getv[`upd_errors_total;()]";();"1f"];
+.t.line["docs/reference.md:938";".prom.countErrorsLike[`upd_errors_total;();(\"type\";\"length\");upd;(`trade;data)]";();(),"2"];
+.t.line["docs/reference.md:956";".prom.create`name`type`help!(`eod_in_progress;`gauge;\"End-of-day jobs running.\")";();"`eod_in_progress"];
+.t.line["docs/reference.md:958";"eod:{[d]-1\"end of day \",string d;}";();""];
+.t.line["docs/reference.md:959";".prom.trackInprogress[`eod_in_progress;();eod;enlist .z.d]";();""];
+.t.line["docs/reference.md:975";".prom.create`name`type`help!(`eod_last_success_seconds;`gauge;\"Last successful end of day.\")";();"`eod_last_success_seconds"];
+.t.line["docs/reference.md:977";".prom.setToCurrentTime[`eod_last_success_seconds;()]";();""];
+.t.line["docs/reference.md:1009";".prom.create`name`type`help!(`tp_logged_messages_total;`counter;\"Messages in today's tickerplant log.\")";();"`tp_logged_messages_total"];
+.t.line["docs/reference.md:1011";".prom.on_poll:{[f;msg] f msg; .prom.mirror[`tp_logged_messages_total;();.u.i;::];}[.prom.on_poll]";();""];
+.t.line["docs/reference.md:1013";".prom.create`name`type`help`labels!(`feed_messages_total;`counter;\"Messages from each feed.\";`feed)";();"`feed_messages_total"];
+.t.line["docs/reference.md:1015";"st:`count`started!(123456789;2024.06.03D07:00:00.000000000)";();""];
+.t.line["docs/reference.md:1016";".prom.mirror[`feed_messages_total;`feed1;st`count;st`started]";();""];
+.t.line["docs/reference.md:1088";".prom.init`port`inflight`sizes`httpStatus!(9612;1b;1b;1b)";enlist "prom: port in use";""];
+.t.line["docs/reference.md:1089";".prom.init`port`user`functions!(9612;1b;`getTrades`getQuotes`.u.upd)";enlist "prom: port in use";""];
+.t.line["docs/reference.md:1113";".z.ts:{.prom.write\"/var/lib/prometheus/node-exporter/kdb_eod.prom\"}";();""];
+.t.line["docs/reference.md:1114";"\\t 15000";();""];
+.t.line["docs/reference.md:1132";".prom.init`port`fileSd!(9612;`:/etc/prometheus/kdb.d)";("prom: directory does not exist";"prom: directory is not writable";"prom: port in use");""];
+.t.line["docs/reference.md:1133";".prom.stop[]";();""];
+.t.line["docs/reference.md:1134";".prom.init`port`fileSd!(9612;`dir`labels!(`:/etc/prometheus/kdb.d;`job`env!(\"tp\";\"prod\")))";("prom: directory does not exist";"prom: directory is not writable";"prom: port in use");""];
+.t.line["docs/reference.md:1210";".prom.push[\"http://pushgw:9091\";`nightly_load;`instance`date!(`eod;\"2024/05/31\")]";("prom: push failed: host not found";"prom: push failed: connection refused";"prom: push failed: timed out (10 s)");""];
+.t.line["docs/reference.md:1212";".prom.pushDelete[\"http://pushgw:9091\";`nightly_load;`instance`date!(`eod;\"2024/05/31\")]";("prom: push failed: host not found";"prom: push failed: connection refused";"prom: push failed: timed out (10 s)");""];
+-1 "tests/q/test_docs_reference.q: ",string[.t.n-.t.fail]," passed, ",string[.t.fail]," failed";
+exit $[0<.t.fail;1;0]
