@@ -10,7 +10,7 @@ grafana-dashboard.json) against the real tools.
   return data; every alert rule must load, evaluate healthily, and its expression must
   evaluate through /api/v1/query.
 
-The registry is process-global and shared with the other modules: qprom_defaults with
+The registry is process-global and shared with the other modules: init (qprom_init) with
 standard naming is idempotent, and the queries only ask for data, never exact values.
 """
 import json
@@ -53,7 +53,7 @@ def test_promtool_check_config():
 @needs_promtool
 def test_promtool_check_rules():
     out = _promtool("check", "rules", "alerts.yml")
-    assert "SUCCESS: 7 rules found" in out, out
+    assert "SUCCESS: 10 rules found" in out, out
 
 
 @needs_promtool
@@ -105,11 +105,12 @@ def _q_now_ns():
 
 @pytest.fixture
 def fed_listener(q, qprom):
-    """Default metrics (standard naming) and the listener on 127.0.0.1:<free port>, with
-    a poll function that feeds every default family on q's main thread."""
-    info = q.dict(q.syms(["release", "version", "os", "cores", "licence_expiry"]),
-                  q.knk(b"2024.05.31", b"4.1", b"l64", b"8", b"2027.01.01"))
-    qprom.call("qprom_defaults", q.s("standard"), q.knk(), info)
+    """.prom.init as prom.q calls it (default metrics, standard naming, the lag probe every
+    0.2 s) with the listener on 127.0.0.1:<free port>, and a poll function that feeds every
+    default family on q's main thread: requests, connections with who they are, memory,
+    output queues per handle, logins."""
+    from test_lifecycle import Proc
+    proc = Proc(q, qprom)
     state = {"runs": 0}
     w_keys = ["used", "heap", "peak", "wmax", "mmap", "mphy", "syms", "symw"]
 
@@ -121,22 +122,25 @@ def fed_listener(q, qprom):
             for j in range(3):   # 3 calls per handler and poll, 1 ms .. 30 ms ago
                 t0 = q.p(now - (1 + 10 * j + i) * 1_000_000)
                 qprom.call("qprom_request", q.s(h), t0, q.b(j == 0 and h == "pg"))
-        for ev in ["po", "po", "pc", "wo", "wc"]:
-            qprom.call("qprom_conn", q.s(ev))
+        for ev, h in [("po", 100 + 2 * n), ("po", 101 + 2 * n), ("pc", 101 + 2 * n), ("wo", 7), ("wc", 7)]:
+            qprom.call("qprom_peer", q.s(ev), q.i(h), q.s("rdb" if h % 2 == 0 else "gw"), q.i(167772161))
         w = q.dict(q.syms(w_keys), q.vec("j", [5_000_000 + 1000 * n, 64 << 20, 64 << 20,
                                                 1 << 30, 0, 16 << 30, 1000 + n, 50_000]))
-        qprom.call("qprom_sample", w, q.j(123_456), q.vec("j", [2, 1]))
+        queues = q.dict(q.vec("i", [100 + 2 * n, 5]), q.vec("j", [123_456, 0]))
+        qprom.call("qprom_sample", w, queues, q.vec("j", [2, 1]))
+        qprom.call("qprom_login", q.s("alice"), q.b(True))
+        qprom.call("qprom_login", q.s("mallory"), q.b(False))
         return None
 
     q.define("examples.on_poll", on_poll)
-    cfg = q.dict(q.syms(["port", "bind", "pollTimeout", "timeout"]),
-                 q.knk(q.j(0), q.s("127.0.0.1"), q.f(0.4), q.f(5.0)))
-    # the listener keeps a reference to the poll function, so the refcount check is off
-    port = qprom.call("qprom_start", cfg, q.lambda_("examples.on_poll"), check_refs=False)
+    cfg = q.dict(q.syms(["port", "bind", "pollTimeout", "timeout", "lagProbe"]),
+                 q.knk(q.j(0), q.s("127.0.0.1"), q.f(0.4), q.f(5.0), q.f(0.2)))
+    r, _, _ = proc.init(cfg, pollfn=q.lambda_("examples.on_poll"))
+    port = r.py()["port"]
     try:
         yield {"port": port, "state": state}
     finally:
-        qprom.call("qprom_stop", None)
+        proc.restore()
 
 
 @pytest.fixture
@@ -198,7 +202,8 @@ def test_dashboard_and_alert_queries_on_live_data(q, fed_listener, prometheus_wi
     names = {r["name"] for r in rs}
     assert names == {"KdbProcessDown", "KdbHeapNearLimit", "KdbHeapHighNoLimit",
                      "KdbHandlerErrorRatioHigh", "KdbHandlerSlowP99", "QpromPollTimeouts",
-                     "KdbOutputQueueGrowing"}, names
+                     "KdbOutputQueueGrowing", "KdbSlowSubscriber", "KdbEventLoopStalled",
+                     "KdbLoginRefusalsBurst"}, names
     for r in rs:
         assert r["type"] == "alerting" and r["health"] == "ok", r
         api.query(r["query"])
