@@ -43,6 +43,7 @@ bench: build
 	tests/host/build.sh
 	target/host/bench_export $(SO)
 	target/host/bench_middleware $(SO)
+	target/venv/bin/python tests/host/bench_lag.py
 
 # Scrapes/s and p50/p99 for 10k series at 1/4/16 clients (wrk), qprom's listener in the
 # stand-in q host vs prometheus_client's server; then scrapes with q's main thread blocked.
