@@ -18,17 +18,17 @@
   ok:$[r 0;$[0<count want;want~.t.disp r 1;1b];any errs~\:r 1];
   .t.n+:1;
   if[not ok;.t.fail+:1;-2 loc,": ",code," -> ",$[r 0;.t.disp r 1;"'",r 1],$[0<count want;" (the document shows ",want,")";""]];}
-.t.line["docs/event-handlers.md:181";".prom.create`name`type`help!(`tables_count;`gauge;\"Tables in the root namespace.\")";();"`tables_count"];
-.t.line["docs/event-handlers.md:183";".prom.on_poll:{[f;msg] f msg; .prom.setv[`tables_count;();count tables[]];}[.prom.on_poll]";();""];
-.t.line["docs/event-handlers.md:193";".prom.create`name`type`help`labels!(`queries_by_user_total;`counter;\"Sync queries by user.\";`user)";();"`queries_by_user_total"];
-.t.line["docs/event-handlers.md:195";".prom.after_pg:{[f;tmp;msg;res] f[tmp;msg;res]; .prom.inc[`queries_by_user_total;.z.u];}[.prom.after_pg]";();""];
-.t.line["docs/event-handlers.md:204";".prom.create`name`type`help!(`timer_lag_seconds;`gauge;\"Delay of the last timer call.\")";();"`timer_lag_seconds"];
-.t.line["docs/event-handlers.md:206";".prom.before_ts:{[dtm] .prom.setv[`timer_lag_seconds;();1e-9*\"j\"$.z.p-dtm]; .z.p}";();""];
-.t.line["docs/event-handlers.md:253";".z.pg:{[x] value x}";();""];
-.t.line["docs/event-handlers.md:254";"\\l prom.q";();""];
-.t.line["docs/event-handlers.md:255";".prom.init[]";();""];
-.t.line["docs/event-handlers.md:256";".prom.stop[]";();""];
-.t.line["docs/event-handlers.md:293";"mylog:{[msg]-1\"sync: \",-3!msg;}";();""];
-.t.line["docs/event-handlers.md:294";".prom.after_pg:{[f;tmp;msg;res] f[tmp;msg;res]; mylog msg;}[.prom.after_pg]";();""];
+.t.line["docs/event-handlers.md:182";".prom.create`name`type`help!(`tables_count;`gauge;\"Tables in the root namespace.\")";();"`tables_count"];
+.t.line["docs/event-handlers.md:184";".prom.on_poll:{[f;msg] f msg; .prom.setv[`tables_count;();count tables[]];}[.prom.on_poll]";();""];
+.t.line["docs/event-handlers.md:194";".prom.create`name`type`help`labels!(`queries_by_user_total;`counter;\"Sync queries by user.\";`user)";();"`queries_by_user_total"];
+.t.line["docs/event-handlers.md:196";".prom.after_pg:{[f;tmp;msg;res] f[tmp;msg;res]; .prom.inc[`queries_by_user_total;.z.u];}[.prom.after_pg]";();""];
+.t.line["docs/event-handlers.md:205";".prom.create`name`type`help!(`timer_lag_seconds;`gauge;\"Delay of the last timer call.\")";();"`timer_lag_seconds"];
+.t.line["docs/event-handlers.md:207";".prom.before_ts:{[dtm] .prom.setv[`timer_lag_seconds;();1e-9*\"j\"$.z.p-dtm]; .z.p}";();""];
+.t.line["docs/event-handlers.md:254";".z.pg:{[x] value x}";();""];
+.t.line["docs/event-handlers.md:255";"\\l prom.q";();""];
+.t.line["docs/event-handlers.md:256";".prom.init[]";();""];
+.t.line["docs/event-handlers.md:257";".prom.stop[]";();""];
+.t.line["docs/event-handlers.md:294";"mylog:{[msg]-1\"sync: \",-3!msg;}";();""];
+.t.line["docs/event-handlers.md:295";".prom.after_pg:{[f;tmp;msg;res] f[tmp;msg;res]; mylog msg;}[.prom.after_pg]";();""];
 -1 "tests/q/test_docs_event_handlers.q: ",string[.t.n-.t.fail]," passed, ",string[.t.fail]," failed";
 exit $[0<.t.fail;1;0]
