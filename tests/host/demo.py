@@ -70,25 +70,39 @@ def main():
                           "help": "When the poll function last ran (unix time).",
                           "unit": "seconds"})
 
-    # The default kdb+ metrics, as .prom.init registers them, fed below with synthetic
-    # handler calls (what the wrapped .z.pg/.z.ps/.z.ph would record).
-    info = q.dict(syms(["release", "version", "os", "cores", "licence_expiry"]),
-                  q.knk(b"2024.05.31", b"4.1", b"l64", b"2", b"2027.01.01"))
-    call("qprom_defaults", q.s("standard"), q.knk(), info)
+    # .prom.init as prom.q calls it: the default kdb+ metrics, the lag probe of q's event
+    # loop (this loop: q.poll below), per-connection output queues and logins, and the
+    # listener. They are fed below with synthetic handler calls (what the wrapped
+    # .z.pg/.z.ps/.z.ph would record) and, per scrape, subscribers and logins.
+    from test_lifecycle import Proc
+    proc = Proc(q, ext)
     q_epoch_ns = 946684800 * 10**9
     handlers = {"pg": 0.004, "ps": 0.001, "ph": 0.02}   # typical seconds per call
+    subscribers = {10: ("rdb1", 167772171), 11: ("rdb2", 167772172), 12: ("cep", 167772173)}
+    backlog = {h: 0 for h in subscribers}
 
     def on_poll(_x):
         # what `.prom.on_poll` would do in q: refresh values just before a scrape
         call("qprom_inc", "demo_polls_total", None, 1)
         call("qprom_set", "demo_last_poll_timestamp_seconds", None, time.time())
         call("qprom_set", "demo_connections", None, float(random.randint(5, 40)))
+        # what the default on_poll reads from .Q.w[] and sum each .z.W: rdb2 is slow
+        for h in backlog:
+            backlog[h] = max(0, backlog[h] + (random.randint(0, 400_000) if h == 11 else random.randint(-2000, 2000)))
+        w = q.dict(syms(["used", "heap", "peak", "wmax", "mmap", "mphy", "syms", "symw"]),
+                   q.vec("j", [40 << 20, 64 << 20, 64 << 20, 0, 0, 16 << 30, 12000, 600_000]))
+        call("qprom_sample", w, q.dict(q.vec("i", list(backlog)), q.vec("j", list(backlog.values()))), None)
+        call("qprom_login", q.s(random.choice(["alice", "bob"])), q.b(True))
+        if random.random() < 0.2:
+            call("qprom_login", q.s("mallory"), q.b(False))
 
     q.define("demo.on_poll", on_poll)
     cfg = q.dict(syms(["port", "bind", "processMetrics", "pollTimeout"]),
                  q.knk(q.j(PORT), q.s(BIND), q.b(True), q.f(1.0)))
-    # the listener keeps a reference to the poll function until qprom_stop
-    port = call("qprom_start", cfg, q.lambda_("demo.on_poll"), check_refs=False)
+    r, _, _ = proc.init(cfg, pollfn=q.lambda_("demo.on_poll"))
+    port = r.py()["port"]
+    for h, (u, a) in subscribers.items():   # the subscribers connect (what .z.po sees)
+        call("qprom_peer", q.s("po"), q.i(h), q.s(u), q.i(a))
     host = "localhost" if BIND in ("0.0.0.0", "::") else BIND
     print(f"qprom demo: listening on {BIND}:{port}, synthetic load running (Ctrl-C to stop)\n"
           f"  curl -s http://{host}:{port}/metrics\n"
@@ -133,7 +147,7 @@ def main():
     except KeyboardInterrupt:
         pass
     finally:
-        call("qprom_stop", None)
+        proc.restore()
         q.undefine_all()
         print("\nqprom demo: stopped", flush=True)
 
