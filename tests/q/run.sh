@@ -21,8 +21,6 @@ fi
 export QPROM_LIB="${QPROM_LIB:-$PWD/target/release/libqprom}"
 case "$QPROM_LIB" in *.so) echo "tests/q: QPROM_LIB must not end in .so (2: appends it): $QPROM_LIB" >&2; exit 1 ;; esac
 [ -f "$QPROM_LIB.so" ] || { echo "tests/q: $QPROM_LIB.so not found (make build)" >&2; exit 1; }
-# KX's exporter.q at tag 1.0.1, for the drop-in test (fetched, never committed)
-if [ -x tests/q/kx_fetch.sh ]; then tests/q/kx_fetch.sh || { echo "tests/q: could not fetch KX's exporter" >&2; exit 1; }; fi
 
 # verdict FILE RC OUTPUT: 0 when the file passed (used by tests/q/selftest.sh too)
 verdict() {
@@ -38,6 +36,10 @@ verdict() {
 status=0
 files=("$@")
 [ ${#files[@]} -gt 0 ] || files=(tests/q/test_*.q)
+# KX's exporter.q at tag 1.0.1, for the drop-in tests (fetched, never committed)
+if printf '%s\n' "${files[@]}" | grep -q kx && [ -x tests/q/kx_fetch.sh ]; then
+  tests/q/kx_fetch.sh || { echo "tests/q: could not fetch KX's exporter.q" >&2; exit 1; }
+fi
 for t in "${files[@]}"; do
   echo "== $t"
   # shellcheck disable=SC2046  # the args line is split into words on purpose
