@@ -14,6 +14,9 @@ static DEFAULTS: RwLock<Option<Defaults>> = RwLock::new(None);
 /// `kx; params a dictionary of optional `buckets (request-duration histogram bounds),
 /// `quantiles and `maxAge (KX mode's summaries), or () for the defaults; info a
 /// dictionary with `release`version`os`cores`licence_expiry strings (for kdb_info).
+/// Returns the default families left to the user (a symbol list, usually empty): those
+/// the user defined before, which the defaults neither register nor update (KX's
+/// exporter.q defines all 38 of the `kx` naming, and `kdb_info` as a gauge).
 #[no_mangle]
 pub extern "C" fn qprom_defaults(naming: K, params: K, info: K) -> K {
     guard(|| {
@@ -57,9 +60,11 @@ pub extern "C" fn qprom_defaults(naming: K, params: K, info: K) -> K {
                 Some(crate::metric::SummaryParams::new(q.as_deref().unwrap_or(&d.quantiles), a.unwrap_or(d.max_age), d.age_buckets)?)
             }
         };
-        let d = Defaults::register(global(), naming, (!b.is_empty()).then_some(&b[..]), summary, &i)?;
-        *DEFAULTS.write() = Some(d);
-        Ok(k::generic_null())
+        let mut slot = DEFAULTS.write();
+        let d = Defaults::register(global(), naming, (!b.is_empty()).then_some(&b[..]), summary, &i, slot.as_ref())?;
+        let skipped = k::sym_list(d.skipped().iter().map(String::as_str));
+        *slot = Some(d);
+        Ok(skipped)
     })
 }
 
