@@ -219,7 +219,9 @@ impl Defaults {
             Naming::Standard => Self::standard(&mut o, buckets, info)?,
             Naming::Kx => Self::kx(&mut o, summary, info)?,
         };
-        d.owned = o.owned;
+        // Only what is still registered: a family removed since (`.prom.del`) is not kept
+        // alive here, and a family defined again under its name is whoever defined it.
+        d.owned = o.owned.into_iter().filter(|f| reg.family(f.name()).is_ok_and(|g| Arc::ptr_eq(f, &g))).collect();
         d.skipped = o.skipped;
         Ok(d)
     }
@@ -495,6 +497,12 @@ mod tests {
         assert_eq!(k2.skipped(), k.skipped());
         k2.request(Handler::Pg, 0.1, true);
         assert_eq!(one("kdb_sync_err_total"), 1.0);
+        // one of ours removed and defined again by the user: theirs from then on
+        r.unregister("kdb_ws_total").unwrap();
+        r.register(&FamilyDesc::new("kdb_ws_total", MetricType::Gauge, "mine", &[])).unwrap();
+        let k3 = Defaults::register(&r, Naming::Kx, None, None, &info(), Some(&k2)).unwrap();
+        assert!(k3.skipped().iter().any(|s| s == "kdb_ws_total"));
+        assert_eq!(k3.owned.len(), k2.owned.len() - 1, "the removed family is not kept");
     }
 
     #[test]

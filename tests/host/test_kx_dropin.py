@@ -261,6 +261,11 @@ def child(scenario: str) -> dict:
         out["lat_same_id"] = a == b
         skipped = call("qprom_defaults", q.s("standard"), q.knk(), info)
         out["skipped"] = skipped
+        # a series the default metrics hold cannot be given other buckets, even untouched
+        err("params_on_a_default_series", "qprom_series", q.s("kdb_request_duration_seconds"),
+            q.s("sync"), q.vec("f", [1.0, 2.0]), q.knk())
+        # updval by the name of an unlabelled metric
+        updval(q.s("depth"), "add", q.f(1.5))
     elif scenario == "alone-kx":
         out["skipped"] = call("qprom_defaults", q.s("kx"), q.knk(), info)
     meta = call("qprom_meta", None)
@@ -413,10 +418,12 @@ def test_kx_documented_example():
     assert out["errors"]["docs_symbol_of_variable"] == UNKNOWN_METRIC
     assert out["errors"]["docs_symbol_of_variable/unchanged"]
     # an unlabelled gauge takes addmetric's start value; a second addmetric changes nothing
-    assert out["depth_id"] == out["depth_again"] and v["depth"] == 5.0
+    assert out["depth_id"] == out["depth_again"] and v["depth"] == 5.0 + 1.5
     # other quantiles while untouched: applied, same id, then the start observation
     assert out["lat_same_id"] and v["lat"] == {"count": 1, "sum": 1.0, "keys": [0.2, 0.8]}
     assert out["skipped"] == []
+    assert out["errors"]["params_on_a_default_series"] == PARAMS_FIXED
+    assert out["errors"]["params_on_a_default_series/unchanged"]
 
 
 if __name__ == "__main__":
