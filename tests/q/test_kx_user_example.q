@@ -21,7 +21,7 @@ if[any()~/:key each hsym`$.t.kx,/:("/exporter.q";"/kdb_user_example.q";"/extract
 if[not null @[hopen;(`::8080;500);{0Ni}]; .t.fail"port 8080 is in use (the example's port)"];
 
 / the exporter: q exporter.q -p 8080 in target/kx, stdin held open (q exits at its EOF)
-system"(cd ",.t.kx," && sleep 600 | q exporter.q -p 8080) >",.t.log," 2>&1 </dev/null &";
+system"(cd ",.t.kx," && sleep 180 | q exporter.q -p 8080) >",.t.log," 2>&1 </dev/null &";
 .t.wait:{[n] h:@[hopen;(`::8080;1000);{0Ni}]; $[not null h;h;n=0;0Ni;[system"sleep 0.2";.t.wait n-1]]};
 .t.h:.t.wait 50;
 if[null .t.h; .t.fail"KX's exporter did not open port 8080 within 10 s"];
