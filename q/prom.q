@@ -73,15 +73,20 @@
   .prom.i.create`name`type`labels`help!(metric;metrictype;labelnames;help);}
 / addmetric[metric;labelvals;params;startval] -> id of the series (a long); params are
 / bucket bounds (histogram) or quantiles (summary); startval a number, or observations.
+/ As in KX both apply to a new series and to one nothing was recorded in yet (an
+/ unlabelled metric's, which exists from definition); decided in qprom_series.
 .prom.addmetric:{[metric;labelvals;params;startval].prom.i.series[metric;labelvals;params;startval]}
-/ updval[id;func;arg]: : + - , go straight to the store; any other f sets f[current;arg].
-/ id: what addmetric returned, or the name of an unlabelled metric.
+/ updval[id;func;arg]: qprom_updval decides what : + - , do to each metric type (KX's
+/ semantics: - lowers a counter, see docs/migration.md); any other func sets
+/ func[current;arg], a read then a write. id: what addmetric returned, or the name of an
+/ unlabelled metric.
+.prom.i.updval:.prom.LIB 2:(`qprom_updval;3);
 .prom.updval:{[id;func;arg]
-  $[func~(:);.prom.i.set[id;(::);arg];
-    func~(+);.prom.i.inc[id;(::);arg];
-    func~(-);.prom.i.dec[id;(::);arg];
-    func~(,);.prom.i.obs[id;(::);arg];
-    .prom.i.set[id;(::);func[.prom.i.get[id;(::)];arg]]];}
+  $[func~(:);.prom.i.updval[id;`set;arg];
+    func~(+);.prom.i.updval[id;`add;arg];
+    func~(-);.prom.i.updval[id;`sub;arg];
+    func~(,);.prom.i.updval[id;`obs;arg];
+    .prom.i.updval[id;`set;func[.prom.i.get[id;(::)];arg]]];}
 
 / ---- modern API -----------------------------------------------------------------------
 / labels: a dictionary (name!value), or values in order: a symbol, a string, a list of

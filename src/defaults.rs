@@ -6,7 +6,7 @@
 
 use crate::error::{Error, Result};
 use crate::metric::{validate_buckets, MetricType, Params, SummaryParams};
-use crate::registry::{FamilyDesc, Registry, Series};
+use crate::registry::{Family, FamilyDesc, Registry, Series};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -115,73 +115,146 @@ pub struct Info {
 
 #[derive(Debug)]
 struct PerHandler {
-    requests: Arc<Series>,
-    errors: Arc<Series>,
-    histogram: Arc<Series>,
+    requests: Option<Arc<Series>>,
+    errors: Option<Arc<Series>>,
+    histogram: Option<Arc<Series>>,
     /// KX mode only: its summaries.
     summary: Option<Arc<Series>>,
 }
 
-/// The registered default series.
+/// The registered default series. A default family the user defined first (KX's
+/// exporter.q defines all 38 of the `kx` naming, and `kdb_info` as a gauge) is the user's:
+/// it is neither registered nor updated here, so the user's hooks alone move it.
 #[derive(Debug)]
 pub struct Defaults {
     naming: Naming,
     handlers: Vec<PerHandler>,
-    opened: [Arc<Series>; 2],
-    closed: [Arc<Series>; 2],
+    opened: [Option<Arc<Series>>; 2],
+    closed: [Option<Arc<Series>>; 2],
     /// Open connections: standard mode has one per protocol; KX mode one in total.
-    open: [Arc<Series>; 2],
+    open: [Option<Arc<Series>>; 2],
     memory: Vec<(&'static str, Arc<Series>)>,
     queue: Option<Arc<Series>>,
+    /// Every family a registration of the defaults created (this one and earlier ones),
+    /// so that registering again (init after stop) knows them from the user's.
+    owned: Vec<Arc<Family>>,
+    /// Default families left to the user, in registration order.
+    skipped: Vec<String>,
 }
 
-fn fam(reg: &Registry, name: &str, t: MetricType, help: &str, labels: &[&str], params: Option<Params>) -> Result<()> {
-    let mut d = FamilyDesc::new(name, t, help, labels);
-    d.params = params;
-    reg.register(&d).map(drop)
+/// Registration that yields to the user's families.
+struct Owner<'a> {
+    reg: &'a Registry,
+    owned: Vec<Arc<Family>>,
+    skipped: Vec<String>,
+}
+
+impl Owner<'_> {
+    /// Registers a default family; false when the name is the user's: defined before by
+    /// anyone but the defaults, or colliding with a user family's sample names.
+    fn fam(&mut self, name: &str, t: MetricType, help: &str, labels: &[&str], params: Option<Params>) -> Result<bool> {
+        let mut d = FamilyDesc::new(name, t, help, labels);
+        d.params = params;
+        if let Ok(f) = self.reg.family(name) {
+            if self.owned.iter().any(|o| Arc::ptr_eq(o, &f)) {
+                // Ours, from an earlier registration: the same family, or (another naming
+                // in the same process) a type or label conflict, refused.
+                return self.reg.register(&d).map(|_| true);
+            }
+            self.skipped.push(name.to_string());
+            return Ok(false);
+        }
+        match self.reg.register(&d) {
+            Ok(f) => {
+                self.owned.push(f);
+                Ok(true)
+            }
+            // Lost a race with the user's definition, or their family claims our samples.
+            Err(Error::NameCollision | Error::TypeConflict | Error::LabelConflict) => {
+                self.skipped.push(name.to_string());
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The series of a family of ours (None for the user's).
+    fn series(&self, name: &str, labels: &[&str]) -> Result<Option<Arc<Series>>> {
+        if self.skipped.iter().any(|s| s == name) {
+            return Ok(None);
+        }
+        self.reg.get_or_create(name, labels, None).map(Some)
+    }
+
+    /// An unlabelled family and its series, None when the user's.
+    fn one(&mut self, name: &str, t: MetricType, help: &str) -> Result<Option<Arc<Series>>> {
+        if self.fam(name, t, help, &[], None)? {
+            self.series(name, &[])
+        } else {
+            Ok(None)
+        }
+    }
 }
 
 impl Defaults {
     /// Registers the default families (idempotent: a second call finds the same series).
     /// `buckets`: request-duration bounds (standard mode); `summary`: quantiles and window
-    /// of KX mode's summaries (KX's .25 .5 .75, over 10 minutes, when None).
+    /// of KX mode's summaries (KX's .25 .5 .75, over 10 minutes, when None). `prev`: the
+    /// defaults registered before, if any (their families are ours, not the user's).
     pub fn register(
         reg: &Registry,
         naming: Naming,
         buckets: Option<&[f64]>,
         summary: Option<SummaryParams>,
         info: &Info,
+        prev: Option<&Defaults>,
     ) -> Result<Defaults> {
         let buckets = validate_buckets(buckets.unwrap_or(&DURATION_BUCKETS))?;
-        match naming {
-            Naming::Standard => Self::standard(reg, buckets, info),
-            Naming::Kx => Self::kx(reg, summary, info),
-        }
+        let summary = Params::Summary(match summary {
+            Some(p) => p,
+            None => SummaryParams::new(&[0.25, 0.5, 0.75], Duration::from_secs(600), 5)?,
+        });
+        let mut o = Owner { reg, owned: prev.map(|p| p.owned.clone()).unwrap_or_default(), skipped: Vec::new() };
+        let mut d = match naming {
+            Naming::Standard => Self::standard(&mut o, buckets, info)?,
+            Naming::Kx => Self::kx(&mut o, summary, info)?,
+        };
+        // Only what is still registered: a family removed since (`.prom.del`) is not kept
+        // alive here, and a family defined again under its name is whoever defined it.
+        d.owned = o.owned.into_iter().filter(|f| reg.family(f.name()).is_ok_and(|g| Arc::ptr_eq(f, &g))).collect();
+        d.skipped = o.skipped;
+        Ok(d)
     }
 
-    fn standard(reg: &Registry, buckets: Arc<[f64]>, info: &Info) -> Result<Defaults> {
+    /// Default families left to the user (defined by them before registration).
+    pub fn skipped(&self) -> &[String] {
+        &self.skipped
+    }
+
+    fn standard(o: &mut Owner, buckets: Arc<[f64]>, info: &Info) -> Result<Defaults> {
         use MetricType::*;
-        let none: [&str; 0] = [];
-        fam(reg, "kdb_info", Info, "kdb+ process: release date, version, OS, cores, licence expiry.", &["release", "version", "os", "cores", "licence_expiry"], None)?;
-        reg.get_or_create("kdb_info", &[&info.release, &info.version, &info.os, &info.cores, &info.licence_expiry], None)?;
-        fam(reg, "kdb_requests_total", Counter, "Requests handled, by .z handler.", &["handler"], None)?;
-        fam(reg, "kdb_request_errors_total", Counter, "Requests whose handler signalled an error, by .z handler.", &["handler"], None)?;
-        fam(reg, "kdb_request_duration_seconds", Histogram, "Time spent in the .z handler, by handler.", &["handler"], Some(Params::Buckets(buckets)))?;
+        if o.fam("kdb_info", Info, "kdb+ process: release date, version, OS, cores, licence expiry.", &["release", "version", "os", "cores", "licence_expiry"], None)? {
+            o.series("kdb_info", &[&info.release, &info.version, &info.os, &info.cores, &info.licence_expiry])?;
+        }
+        o.fam("kdb_requests_total", Counter, "Requests handled, by .z handler.", &["handler"], None)?;
+        o.fam("kdb_request_errors_total", Counter, "Requests whose handler signalled an error, by .z handler.", &["handler"], None)?;
+        o.fam("kdb_request_duration_seconds", Histogram, "Time spent in the .z handler, by handler.", &["handler"], Some(Params::Buckets(buckets)))?;
         let mut handlers = Vec::new();
         for h in Handler::ALL {
             handlers.push(PerHandler {
-                requests: reg.get_or_create("kdb_requests_total", &[h.label()], None)?,
-                errors: reg.get_or_create("kdb_request_errors_total", &[h.label()], None)?,
-                histogram: reg.get_or_create("kdb_request_duration_seconds", &[h.label()], None)?,
+                requests: o.series("kdb_requests_total", &[h.label()])?,
+                errors: o.series("kdb_request_errors_total", &[h.label()])?,
+                histogram: o.series("kdb_request_duration_seconds", &[h.label()])?,
                 summary: None,
             });
         }
-        fam(reg, "kdb_connections_opened_total", Counter, "Connections opened, by protocol (ipc, ws).", &["protocol"], None)?;
-        fam(reg, "kdb_connections_closed_total", Counter, "Connections closed, by protocol (ipc, ws).", &["protocol"], None)?;
-        fam(reg, "kdb_connections_open", Gauge, "Connections open now, by protocol (ipc, ws).", &["protocol"], None)?;
-        let by_proto = |name: &str| -> Result<[Arc<Series>; 2]> {
-            Ok([reg.get_or_create(name, &["ipc"], None)?, reg.get_or_create(name, &["ws"], None)?])
+        let mut by_proto = |name: &str, t: MetricType, help: &str| -> Result<[Option<Arc<Series>>; 2]> {
+            o.fam(name, t, help, &["protocol"], None)?;
+            Ok([o.series(name, &["ipc"])?, o.series(name, &["ws"])?])
         };
+        let opened = by_proto("kdb_connections_opened_total", Counter, "Connections opened, by protocol (ipc, ws).")?;
+        let closed = by_proto("kdb_connections_closed_total", Counter, "Connections closed, by protocol (ipc, ws).")?;
+        let open = by_proto("kdb_connections_open", Gauge, "Connections open now, by protocol (ipc, ws).")?;
         let memory_families: [(&'static str, &str, &str); 8] = [
             ("used", "kdb_memory_used_bytes", "Heap memory in use (.Q.w used)."),
             ("heap", "kdb_memory_heap_bytes", "Heap memory allocated from the OS (.Q.w heap)."),
@@ -194,69 +267,73 @@ impl Defaults {
         ];
         let mut memory = Vec::new();
         for (key, name, help) in memory_families {
-            fam(reg, name, Gauge, help, &none, None)?;
-            memory.push((key, reg.get_or_create(name, &none, None)?));
+            if let Some(s) = o.one(name, Gauge, help)? {
+                memory.push((key, s));
+            }
         }
-        fam(reg, "kdb_output_queue_bytes", Gauge, "Bytes waiting in IPC output queues (sum of .z.W).", &none, None)?;
-        Ok(Defaults {
-            naming: Naming::Standard,
-            handlers,
-            opened: by_proto("kdb_connections_opened_total")?,
-            closed: by_proto("kdb_connections_closed_total")?,
-            open: by_proto("kdb_connections_open")?,
-            memory,
-            queue: Some(reg.get_or_create("kdb_output_queue_bytes", &none, None)?),
-        })
+        let queue = o.one("kdb_output_queue_bytes", Gauge, "Bytes waiting in IPC output queues (sum of .z.W).")?;
+        Ok(Defaults { naming: Naming::Standard, handlers, opened, closed, open, memory, queue, owned: Vec::new(), skipped: Vec::new() })
     }
 
-    /// KX's exporter.q families, names and types unchanged (summaries over .25 .5 .75,
-    /// histograms over .25 .5 1 5 10), with values computed correctly.
-    fn kx(reg: &Registry, summary: Option<SummaryParams>, info: &Info) -> Result<Defaults> {
+    /// KX's exporter.q families, names and types (summaries over .25 .5 .75, histograms
+    /// over .25 .5 1 5 10), with values computed correctly. `memory_heap_peak_bytes` is a
+    /// gauge, as in KX's exporter.q since 1.0.1 (#30: a largest-so-far is a level, not a
+    /// count of events); 1.0.1's script, which defines it as a counter, keeps its own.
+    fn kx(o: &mut Owner, summary: Params, info: &Info) -> Result<Defaults> {
         use MetricType::*;
-        let none: [&str; 0] = [];
-        let g = |name: &str, t: MetricType, help: &str| -> Result<Arc<Series>> {
-            fam(reg, name, t, help, &none, None)?;
-            reg.get_or_create(name, &none, None)
-        };
         let infokeys = ["release_date", "release_version", "os_version", "process_cores", "license_expiry_date"];
-        fam(reg, "kdb_info", Gauge, "process information", &infokeys, None)?;
-        reg.get_or_create("kdb_info", &[&info.release, &info.version, &info.os, &info.cores, &info.licence_expiry], None)?
-            .set(1.0)?;
-        let memory = vec![
-            ("used", g("memory_usage_bytes", Gauge, "memory allocated")?),
-            ("heap", g("memory_heap_bytes", Gauge, "memory available in the heap")?),
-            ("peak", g("memory_heap_peak_bytes", Counter, "maximum heap size so far")?),
-            ("wmax", g("memory_heap_limit_bytes", Gauge, "limit on thread heap size")?),
-            ("mmap", g("memory_mapped_bytes", Gauge, "mapped memory")?),
-            ("mphy", g("memory_physical_bytes", Gauge, "physical memory available")?),
-            ("syms", g("kdb_syms_total", Counter, "number of symbols")?),
-            ("symw", g("kdb_syms_memory_bytes", Counter, "memory use of symbols")?),
-        ];
-        let opened = [g("kdb_ipc_opened_total", Counter, "number of ipc sockets opened")?, g("kdb_ws_opened_total", Counter, "number of websockets opened")?];
-        let closed = [g("kdb_ipc_closed_total", Counter, "number of ipc sockets closed")?, g("kdb_ws_closed_total", Counter, "number of websockets closed")?];
-        let handles = g("kdb_handles_total", Gauge, "number of open handles (ipc and websocket)")?;
-        let summary = Params::Summary(match summary {
-            Some(p) => p,
-            None => SummaryParams::new(&[0.25, 0.5, 0.75], Duration::from_secs(600), 5)?,
-        });
+        if o.fam("kdb_info", Gauge, "process information", &infokeys, None)? {
+            if let Some(s) = o.series("kdb_info", &[&info.release, &info.version, &info.os, &info.cores, &info.licence_expiry])? {
+                s.set(1.0)?;
+            }
+        }
+        let mut memory = Vec::new();
+        for (key, name, t, help) in [
+            ("used", "memory_usage_bytes", Gauge, "memory allocated"),
+            ("heap", "memory_heap_bytes", Gauge, "memory available in the heap"),
+            ("peak", "memory_heap_peak_bytes", Gauge, "maximum heap size so far"),
+            ("wmax", "memory_heap_limit_bytes", Gauge, "limit on thread heap size"),
+            ("mmap", "memory_mapped_bytes", Gauge, "mapped memory"),
+            ("mphy", "memory_physical_bytes", Gauge, "physical memory available"),
+            ("syms", "kdb_syms_total", Counter, "number of symbols"),
+            ("symw", "kdb_syms_memory_bytes", Counter, "memory use of symbols"),
+        ] {
+            if let Some(s) = o.one(name, t, help)? {
+                memory.push((key, s));
+            }
+        }
+        let opened = [o.one("kdb_ipc_opened_total", Counter, "number of ipc sockets opened")?, o.one("kdb_ws_opened_total", Counter, "number of websockets opened")?];
+        let closed = [o.one("kdb_ipc_closed_total", Counter, "number of ipc sockets closed")?, o.one("kdb_ws_closed_total", Counter, "number of websockets closed")?];
+        let handles = o.one("kdb_handles_total", Gauge, "number of open handles (ipc and websocket)")?;
         let hist = Params::Buckets(validate_buckets(&[0.25, 0.5, 1.0, 5.0, 10.0])?);
         let mut handlers = Vec::new();
         for h in Handler::ALL {
             let w = h.kx_word();
-            let requests = g(&format!("kdb_{w}_total"), Counter, &format!("number of {}", h.kx_help()))?;
-            let errors = g(&format!("kdb_{w}_err_total"), Counter, &format!("number of errors from {}", h.kx_help()))?;
+            let requests = o.one(&format!("kdb_{w}_total"), Counter, &format!("number of {}", h.kx_help()))?;
+            let errors = o.one(&format!("kdb_{w}_err_total"), Counter, &format!("number of errors from {}", h.kx_help()))?;
             let sname = format!("kdb_{w}_summary_seconds");
-            fam(reg, &sname, Summary, &format!("duration of {}", h.kx_help()), &none, Some(summary.clone()))?;
+            let summary = match o.fam(&sname, Summary, &format!("duration of {}", h.kx_help()), &[], Some(summary.clone()))? {
+                true => o.series(&sname, &[])?,
+                false => None,
+            };
             let hname = format!("kdb_{w}_histogram_seconds");
-            fam(reg, &hname, Histogram, &format!("duration of {}", h.kx_help()), &none, Some(hist.clone()))?;
-            handlers.push(PerHandler {
-                requests,
-                errors,
-                histogram: reg.get_or_create(&hname, &none, None)?,
-                summary: Some(reg.get_or_create(&sname, &none, None)?),
-            });
+            let histogram = match o.fam(&hname, Histogram, &format!("duration of {}", h.kx_help()), &[], Some(hist.clone()))? {
+                true => o.series(&hname, &[])?,
+                false => None,
+            };
+            handlers.push(PerHandler { requests, errors, histogram, summary });
         }
-        Ok(Defaults { naming: Naming::Kx, handlers, opened, closed, open: [handles.clone(), handles], memory, queue: None })
+        Ok(Defaults {
+            naming: Naming::Kx,
+            handlers,
+            opened,
+            closed,
+            open: [handles.clone(), handles],
+            memory,
+            queue: None,
+            owned: Vec::new(),
+            skipped: Vec::new(),
+        })
     }
 
     pub fn naming(&self) -> Naming {
@@ -267,12 +344,16 @@ impl Defaults {
     #[inline]
     pub fn request(&self, h: Handler, seconds: f64, failed: bool) {
         let Some(p) = self.handlers.get(h as usize) else { return };
-        let _ = p.requests.inc(1.0);
-        if failed {
-            let _ = p.errors.inc(1.0);
+        if let Some(s) = &p.requests {
+            let _ = s.inc(1.0);
+        }
+        if let (true, Some(s)) = (failed, &p.errors) {
+            let _ = s.inc(1.0);
         }
         let secs = if seconds.is_finite() { seconds.max(0.0) } else { 0.0 };
-        let _ = p.histogram.observe(secs);
+        if let Some(s) = &p.histogram {
+            let _ = s.observe(secs);
+        }
         if let Some(s) = &p.summary {
             let _ = s.observe(secs);
         }
@@ -286,25 +367,30 @@ impl Defaults {
             Conn::Wo => (1, true),
             Conn::Wc => (1, false),
         };
-        if opened {
-            let _ = self.opened[i].inc(1.0);
-            let _ = self.open[i].inc(1.0);
-        } else {
-            let _ = self.closed[i].inc(1.0);
-            // Handles opened before init were never counted: never go below zero.
-            if self.open[i].get() >= 1.0 {
-                let _ = self.open[i].dec(1.0);
+        let (count, open) = (if opened { &self.opened[i] } else { &self.closed[i] }, &self.open[i]);
+        if let Some(s) = count {
+            let _ = s.inc(1.0);
+        }
+        match open {
+            Some(s) if opened => {
+                let _ = s.inc(1.0);
             }
+            // Handles opened before init were never counted: never go below zero.
+            Some(s) if s.get() >= 1.0 => {
+                let _ = s.dec(1.0);
+            }
+            _ => {}
         }
     }
 
     /// Sets the open-connection gauges (from q's view of its handles, at init).
     pub fn set_open(&self, ipc: f64, ws: f64) {
-        let _ = self.open[0].set(ipc);
+        let set = |s: &Option<Arc<Series>>, v: f64| s.as_ref().map(|s| s.set(v));
         if self.naming == Naming::Standard {
-            let _ = self.open[1].set(ws);
+            set(&self.open[0], ipc);
+            set(&self.open[1], ws);
         } else {
-            let _ = self.open[0].set(ipc + ws);
+            set(&self.open[0], ipc + ws);
         }
     }
 
@@ -352,11 +438,11 @@ mod tests {
     #[test]
     fn kx_mode_has_kx_families_and_types() {
         let r = Registry::new();
-        Defaults::register(&r, Naming::Kx, None, None, &info()).unwrap();
+        Defaults::register(&r, Naming::Kx, None, None, &info(), None).unwrap();
         let mut n = 0;
         r.for_each_family(|_| n += 1);
         assert_eq!(n, 38);
-        assert_eq!(r.family("memory_heap_peak_bytes").unwrap().metric_type(), MetricType::Counter);
+        assert_eq!(r.family("memory_heap_peak_bytes").unwrap().metric_type(), MetricType::Gauge);
         assert_eq!(r.family("kdb_ts_summary_seconds").unwrap().metric_type(), MetricType::Summary);
         assert_eq!(r.family("kdb_http_post_histogram_seconds").unwrap().metric_type(), MetricType::Histogram);
     }
@@ -364,7 +450,7 @@ mod tests {
     #[test]
     fn requests_count_errors_and_durations() {
         let r = Registry::new();
-        let d = Defaults::register(&r, Naming::Standard, None, None, &info()).unwrap();
+        let d = Defaults::register(&r, Naming::Standard, None, None, &info(), None).unwrap();
         d.request(Handler::Pg, 0.002, false);
         d.request(Handler::Pg, 0.5, true);
         d.request(Handler::Ts, -1.0, false);
@@ -374,15 +460,55 @@ mod tests {
         assert_eq!(get("kdb_request_duration_seconds", "sync"), 0.502);
         assert_eq!(get("kdb_request_duration_seconds", "timer"), 0.0, "negative durations clamp to 0");
         // Idempotent: registering again finds the same series.
-        let d2 = Defaults::register(&r, Naming::Standard, None, None, &info()).unwrap();
+        let d2 = Defaults::register(&r, Naming::Standard, None, None, &info(), Some(&d)).unwrap();
         d2.request(Handler::Pg, 0.0, false);
         assert_eq!(get("kdb_requests_total", "sync"), 3.0);
     }
 
     #[test]
+    fn the_users_families_are_theirs() {
+        // KX's exporter.q 1.0.1 defines kdb_info as a gauge and memory_heap_peak_bytes as a
+        // counter before init; a user family whose samples our counter would claim too.
+        let r = Registry::new();
+        let ik = ["release_date", "release_version", "os_version", "process_cores", "license_expiry_date"];
+        r.register(&FamilyDesc::new("kdb_info", MetricType::Gauge, "process information", &ik)).unwrap();
+        r.register(&FamilyDesc::new("memory_heap_peak_bytes", MetricType::Counter, "x", &[])).unwrap();
+        r.register(&FamilyDesc::new("kdb_sync_total", MetricType::Counter, "x", &[])).unwrap();
+        r.register(&FamilyDesc::new("kdb_requests", MetricType::Gauge, "x", &[])).unwrap();
+        let d = Defaults::register(&r, Naming::Standard, None, None, &info(), None).unwrap();
+        assert_eq!(d.skipped(), ["kdb_info", "kdb_requests_total"]);
+        assert_eq!(r.family("kdb_info").unwrap().metric_type(), MetricType::Gauge);
+        assert!(r.family("kdb_requests_total").is_err());
+        d.request(Handler::Pg, 0.1, true); // the families that are ours still move
+        assert_eq!(r.family("kdb_request_errors_total").unwrap().get(&["sync"]).unwrap().get(), 1.0);
+        // kx naming: every colliding family stays the user's, untouched by our updates
+        let k = Defaults::register(&r, Naming::Kx, None, None, &info(), Some(&d)).unwrap();
+        assert_eq!(k.skipped(), ["kdb_info", "memory_heap_peak_bytes", "kdb_sync_total"]);
+        assert_eq!(r.family("memory_heap_peak_bytes").unwrap().metric_type(), MetricType::Counter);
+        k.request(Handler::Pg, 0.1, false);
+        k.sample(&[("peak", 9.0), ("heap", 8.0)], None).unwrap();
+        let one = |n: &str| r.family(n).unwrap().get(&[] as &[&str]).unwrap().get();
+        assert_eq!(one("kdb_sync_total"), 0.0, "the user's counter is not ours to move");
+        assert_eq!(one("memory_heap_peak_bytes"), 0.0);
+        assert_eq!(one("memory_heap_bytes"), 8.0);
+        assert_eq!(one("kdb_sync_err_total"), 0.0);
+        // registering again (init after stop) knows its own families from the user's
+        let k2 = Defaults::register(&r, Naming::Kx, None, None, &info(), Some(&k)).unwrap();
+        assert_eq!(k2.skipped(), k.skipped());
+        k2.request(Handler::Pg, 0.1, true);
+        assert_eq!(one("kdb_sync_err_total"), 1.0);
+        // one of ours removed and defined again by the user: theirs from then on
+        r.unregister("kdb_ws_total").unwrap();
+        r.register(&FamilyDesc::new("kdb_ws_total", MetricType::Gauge, "mine", &[])).unwrap();
+        let k3 = Defaults::register(&r, Naming::Kx, None, None, &info(), Some(&k2)).unwrap();
+        assert!(k3.skipped().iter().any(|s| s == "kdb_ws_total"));
+        assert_eq!(k3.owned.len(), k2.owned.len() - 1, "the removed family is not kept");
+    }
+
+    #[test]
     fn connections_and_memory_by_key() {
         let r = Registry::new();
-        let d = Defaults::register(&r, Naming::Standard, None, None, &info()).unwrap();
+        let d = Defaults::register(&r, Naming::Standard, None, None, &info(), None).unwrap();
         d.connection(Conn::Pc); // opened before init: stays at 0
         d.connection(Conn::Po);
         d.connection(Conn::Wo);

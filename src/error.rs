@@ -43,6 +43,8 @@ errors! {
     InvalidWindow => c"prom: summary window must be > 0 with 1 to 1024 age buckets",
     InvalidParams => c"prom: params not valid for this metric type",
     WrongType => c"prom: operation not supported by this metric type",
+    UpdvalOp => c"prom: updval operation must be `set`add`sub`obs",
+    ParamsFixed => c"prom: series exists with other params (it holds observations or is in use)",
     InvalidSeriesLimit => c"prom: series limit must be >= 1",
     // Decoding q arguments (src/ffi/).
     NameType => c"prom: metric name must be a symbol or string",

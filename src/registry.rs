@@ -602,6 +602,45 @@ impl Registry {
         self.slab.read().get(handle).cloned().ok_or(Error::UnknownSeries)
     }
 
+    /// Gives an existing series other buckets or quantiles, keeping its handle, when
+    /// nothing has been recorded in it and nothing outside the registry holds it: KX's
+    /// `.prom.addmetric[m;();params;…]` configures the series of an unlabelled metric,
+    /// which exists from definition. Otherwise `ParamsFixed`, and nothing changes.
+    pub fn reconfigure_series<S: AsRef<str>>(&self, fam: &Family, labels: &[S], params: &Params) -> Result<Arc<Series>> {
+        if !params.fits(fam.mtype) {
+            return Err(Error::InvalidParams);
+        }
+        let hash = hash_labels(labels);
+        let mut t = fam.table.write();
+        let i = t.find(labels, hash).ok_or(Error::UnknownSeries)?;
+        let mut slab = self.slab.write();
+        let old = &t.list[i];
+        let untouched = match &old.value {
+            Value::Histogram(h) => h.count_sum().0 == 0,
+            Value::Summary(s) => s.count_sum().0 == 0,
+            _ => false,
+        };
+        // The table and the slab hold one reference each; with both locks held no other
+        // can be taken, so a third means someone (the default metrics, a thread in an
+        // update) would keep updating the replaced series.
+        if !untouched || Arc::strong_count(old) > 2 {
+            return Err(Error::ParamsFixed);
+        }
+        let new = Arc::new(Series {
+            labels: old.labels.clone(),
+            label_text: old.label_text.clone(),
+            hash: old.hash,
+            handle: old.handle,
+            created: crate::metric::AtomicF64::new(unix_now()),
+            value: Value::new(fam.mtype, params),
+        });
+        if let Some(slot) = slab.slots.get_mut((old.handle & 0xffff_ffff) as usize) {
+            slot.1 = Some(new.clone());
+        }
+        t.list[i] = new.clone();
+        Ok(new)
+    }
+
     /// Number of families and of series.
     pub fn counts(&self) -> (usize, usize) {
         let fams = self.families.read();

@@ -104,26 +104,31 @@ pub extern "C" fn qprom_set(t: K, labels: K, v: K) -> K {
 #[no_mangle]
 pub extern "C" fn qprom_obs(t: K, labels: K, v: K) -> K {
     guard(|| {
-        if k::ty(v) < 0 {
-            let x = k::num(v)?;
-            on_series(t, labels, true, |s| s.observe(x))?;
-            return Ok(k::generic_null());
-        }
-        if k::ty(v) == k::NULL {
-            return Err(Error::ValueType);
-        }
-        let mut xs = Vec::new();
-        k::nums(v, &mut xs, Error::ValueType)?;
-        if let Some(bad) = xs.iter().find(|x| !x.is_finite()) {
-            return Err(if bad.is_nan() { Error::NanValue } else { Error::NotFinite });
-        }
-        on_series(t, labels, true, |s| {
-            if !matches!(s.value, Value::Histogram(_) | Value::Summary(_)) {
-                return Err(Error::WrongType);
-            }
-            xs.iter().try_for_each(|x| s.observe(*x))
-        })?;
+        observe(v, |f| on_series(t, labels, true, f))?;
         Ok(k::generic_null())
+    })
+}
+
+/// Observes `v` (a number, or a list all checked first) through `on`, which runs its
+/// argument on the target series.
+fn observe(v: K, on: impl FnOnce(&dyn Fn(&Series) -> Result<()>) -> Result<()>) -> Result<()> {
+    if k::ty(v) < 0 {
+        let x = k::num(v)?;
+        return on(&|s| s.observe(x));
+    }
+    if k::ty(v) == k::NULL {
+        return Err(Error::ValueType);
+    }
+    let mut xs = Vec::new();
+    k::nums(v, &mut xs, Error::ValueType)?;
+    if let Some(bad) = xs.iter().find(|x| !x.is_finite()) {
+        return Err(if bad.is_nan() { Error::NanValue } else { Error::NotFinite });
+    }
+    on(&|s| {
+        if !matches!(s.value, Value::Histogram(_) | Value::Summary(_)) {
+            return Err(Error::WrongType);
+        }
+        xs.iter().try_for_each(|x| s.observe(*x))
     })
 }
 
@@ -205,9 +210,16 @@ fn item_nums(i: &Item) -> Result<Vec<f64>> {
     Ok(v)
 }
 
-/// `.prom.addmetric[metric;labelvals;params;startval]`: the series (created if absent), with
-/// per-series buckets or quantiles (`params`) and a start value (counter/gauge) or initial
-/// observations (histogram/summary) applied only on creation. Returns the series id.
+/// `.prom.addmetric[metric;labelvals;params;startval]`: the series, with per-series
+/// buckets or quantiles (`params`) and a start value (counter/gauge) or initial
+/// observations (histogram/summary). Returns the series id.
+///
+/// As in KX, `params` and `startval` configure the series whether `addmetric` creates it
+/// or finds it untouched (nothing recorded: a counter or gauge at 0, no observations):
+/// an unlabelled metric has its series from definition, and KX's documented pattern is
+/// `newmetric` then `addmetric[m;();.25 .5 .75;…]`. A series that already holds data
+/// keeps its value (a second `addmetric` is harmless) and refuses other `params`
+/// (`ParamsFixed`) rather than silently keeping its own.
 #[no_mangle]
 pub extern "C" fn qprom_series(name: K, labels: K, params: K, start: K) -> K {
     guard(|| {
@@ -218,9 +230,6 @@ pub extern "C" fn qprom_series(name: K, labels: K, params: K, start: K) -> K {
         k::nums(start, &mut start_vals, Error::ValueType)?;
         reg().with_family(name, |fam| {
             let lb = k::labels(labels, fam.label_names())?;
-            if let Ok(s) = fam.get(lb.as_slice()) {
-                return Ok(k::long(s.handle() as i64));
-            }
             let p = match (fam.metric_type(), ps.is_empty()) {
                 (_, true) => None,
                 (MetricType::Histogram, false) => Some(Params::Buckets(validate_buckets(&ps)?)),
@@ -233,7 +242,7 @@ pub extern "C" fn qprom_series(name: K, labels: K, params: K, start: K) -> K {
                 }
                 _ => return Err(Error::InvalidParams),
             };
-            // Check the start value before creating anything.
+            // Check the start value before creating or changing anything.
             let single = matches!(fam.metric_type(), MetricType::Counter | MetricType::Gauge);
             if single && start_vals.len() > 1 {
                 return Err(Error::ValueType);
@@ -253,7 +262,26 @@ pub extern "C" fn qprom_series(name: K, labels: K, params: K, start: K) -> K {
                     _ => {}
                 }
             }
-            let s = reg().get_or_create_in(fam, lb.as_slice(), p.as_ref())?;
+            let s = match fam.get(lb.as_slice()) {
+                Ok(existing) => {
+                    if !untouched(&existing) {
+                        if p.as_ref().is_some_and(|p| !same_params(&existing, p)) {
+                            return Err(Error::ParamsFixed);
+                        }
+                        return Ok(k::long(existing.handle() as i64));
+                    }
+                    match &p {
+                        Some(p) if !same_params(&existing, p) => {
+                            // The registry counts references: ours must be gone.
+                            drop(existing);
+                            reg().reconfigure_series(fam, lb.as_slice(), p)?
+                        }
+                        _ => existing,
+                    }
+                }
+                Err(Error::UnknownSeries) => reg().get_or_create_in(fam, lb.as_slice(), p.as_ref())?,
+                Err(e) => return Err(e),
+            };
             for v in &start_vals {
                 match fam.metric_type() {
                     MetricType::Counter | MetricType::Gauge => s.set(*v)?,
@@ -264,6 +292,96 @@ pub extern "C" fn qprom_series(name: K, labels: K, params: K, start: K) -> K {
             Ok(k::long(s.handle() as i64))
         })?
     })
+}
+
+/// Nothing recorded yet: a counter or gauge at 0, a histogram or summary without
+/// observations (info series have no value: always untouched).
+fn untouched(s: &Series) -> bool {
+    match &s.value {
+        Value::Counter(c) => c.get().as_f64() == 0.0,
+        Value::Gauge(g) => g.get() == 0.0,
+        Value::Histogram(h) => h.count_sum().0 == 0,
+        Value::Summary(sm) => sm.count_sum().0 == 0,
+        Value::Info => true,
+    }
+}
+
+fn same_params(s: &Series, p: &Params) -> bool {
+    match (&s.value, p) {
+        (Value::Histogram(h), Params::Buckets(b)) => h.bounds() == &b[..],
+        (Value::Summary(sm), Params::Summary(q)) => sm.params() == q,
+        _ => false,
+    }
+}
+
+/// `.prom.updval[id;func;arg]` after q has named `func`: `set (`:`, and any other
+/// function with its result), `add (`+`), `sub (`-`), `obs (`,`). KX's semantics, which
+/// apply any operator to the stored value, are kept where Prometheus can express them:
+///
+/// | op   | counter                                  | gauge    | histogram, summary |
+/// |------|------------------------------------------|----------|--------------------|
+/// | set  | set; a lower value is a reset (`setv`)    | set      | refused            |
+/// | add  | arg >= 0 increments, arg < 0 lowers       | add      | refused            |
+/// | sub  | arg >= 0 lowers, arg < 0 increments       | subtract | refused            |
+/// | obs  | refused                                  | refused  | observe (list too) |
+///
+/// "Lowers" takes back an earlier increment, in place, as KX's exporter.q does with its
+/// error counters (+1 before a request, -1 after a successful one): the value goes down,
+/// `_created` stays (it is not a restart), and a result below 0 is refused.
+#[no_mangle]
+pub extern "C" fn qprom_updval(t: K, op: K, arg: K) -> K {
+    guard(|| {
+        let op = match k::text(op, Error::UpdvalOp)? {
+            "set" => UpdOp::Set,
+            "add" => UpdOp::Add,
+            "sub" => UpdOp::Sub,
+            "obs" => {
+                observe(arg, |f| on_unlabelled(t, f))?;
+                return Ok(k::generic_null());
+            }
+            _ => return Err(Error::UpdvalOp),
+        };
+        let exact = if op == UpdOp::Set { k::exact_u64(arg) } else { None };
+        let v = k::num(arg)?;
+        on_unlabelled(t, |s| match (&s.value, op) {
+            (Value::Counter(_), UpdOp::Set) => match exact {
+                Some(n) => s.set_u64(n),
+                None => s.set(v),
+            },
+            (Value::Gauge(_), UpdOp::Set) => s.set(v),
+            (Value::Counter(c), UpdOp::Add) if v < 0.0 => c.lower(-v),
+            (Value::Counter(c), UpdOp::Sub) if v >= 0.0 => c.lower(v),
+            (Value::Counter(_) | Value::Gauge(_), UpdOp::Add) => s.inc(v),
+            (Value::Counter(_), UpdOp::Sub) => s.inc(-v),
+            (Value::Gauge(_), UpdOp::Sub) => s.dec(v),
+            _ => Err(Error::WrongType),
+        })?;
+        Ok(k::generic_null())
+    })
+}
+
+/// [`on_series`] for `.prom.updval`, whose target is an id or the name of an unlabelled
+/// metric (a labelled one is `label count mismatch`).
+fn on_unlabelled<R>(t: K, f: impl Fn(&Series) -> Result<R>) -> Result<R> {
+    let none: [&str; 0] = [];
+    match target(t)? {
+        Target::Id(id) => reg().with_handle(id, f)?,
+        Target::Name(name) => reg().with_family(name, |fam| match fam.with_series(&none, &f) {
+            // Removed with .prom.del: recreated as an update by name would (probe first).
+            Err(Error::UnknownSeries) => {
+                f(&Series::detached(fam))?;
+                f(&*reg().get_or_create_in(fam, &none, None)?)
+            }
+            other => other?,
+        })?,
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum UpdOp {
+    Set,
+    Add,
+    Sub,
 }
 
 /// `.prom.del[metric;labels]`: one series, or (labels `::`) the whole family.

@@ -21,6 +21,9 @@ pub(super) fn use_subscribers(s: Option<crate::subscribers::Subscribers>) {
 /// `kx; params a dictionary of optional `buckets (request-duration histogram bounds),
 /// `quantiles and `maxAge (KX mode's summaries), or () for the defaults; info a
 /// dictionary with `release`version`os`cores`licence_expiry strings (for kdb_info).
+/// Returns the default families left to the user (a symbol list, usually empty): those
+/// the user defined before, which the defaults neither register nor update (KX's
+/// exporter.q defines all 38 of the `kx` naming, and `kdb_info` as a gauge).
 #[no_mangle]
 pub extern "C" fn qprom_defaults(naming: K, params: K, info: K) -> K {
     guard(|| {
@@ -43,8 +46,9 @@ pub extern "C" fn qprom_defaults(naming: K, params: K, info: K) -> K {
             }
         }
         let d = register_defaults(naming, &params, &i)?;
+        let skipped = k::sym_list(d.skipped().iter().map(String::as_str));
         *DEFAULTS.write() = Some(d);
-        Ok(k::generic_null())
+        Ok(skipped)
     })
 }
 
@@ -73,7 +77,9 @@ pub(super) fn register_defaults(naming: Naming, params: &[(&str, Item)], i: &Inf
             Some(crate::metric::SummaryParams::new(q.as_deref().unwrap_or(&d.quantiles), a.unwrap_or(d.max_age), d.age_buckets)?)
         }
     };
-    Defaults::register(global(), naming, (!b.is_empty()).then_some(&b[..]), summary, i)
+    // The families the defaults registered before are theirs again (not the user's).
+    let prev = DEFAULTS.read();
+    Defaults::register(global(), naming, (!b.is_empty()).then_some(&b[..]), summary, i, prev.as_ref())
 }
 
 /// The default metrics the hooks record into from now on (`None`: hooks do nothing).

@@ -101,6 +101,32 @@ impl Counter {
         Ok(reset)
     }
 
+    /// Lowers the value by `v` (>= 0, finite) in place: KX's `.prom.updval[id;-;v]`, which
+    /// takes back an earlier increment (KX's exporter.q adds 1 to an error counter before
+    /// a request and subtracts it after a successful one). Not a reset: the caller keeps
+    /// `_created`. A result below 0 is refused and changes nothing. Whole `v` taken from
+    /// the integer cell is one atomic step; otherwise it is a read and a write.
+    pub fn lower(&self, v: f64) -> Result<()> {
+        if v.is_nan() {
+            return Err(Error::NanValue);
+        }
+        if v < 0.0 {
+            return Err(Error::NegativeIncrement);
+        }
+        if v.is_infinite() {
+            return Err(Error::NotFinite);
+        }
+        let i = v as u64;
+        if v < EXACT && i as f64 == v && self.int.fetch_update(Relaxed, Relaxed, |x| x.checked_sub(i)).is_ok() {
+            return Ok(());
+        }
+        let cur = self.get().as_f64();
+        if v > cur {
+            return Err(Error::NegativeCounter);
+        }
+        self.set(cur - v).map(drop)
+    }
+
     /// Replaces the value with an exact integer; see [`Counter::set`].
     pub fn set_int(&self, v: u64) -> bool {
         let reset = (v as f64) < self.get().as_f64() || v < self.int.load(Relaxed);
@@ -149,6 +175,44 @@ mod tests {
         assert!(!c.set(3.5).unwrap());
         assert_eq!(c.get().as_f64(), 3.5);
         assert_eq!(c.set(-1.0), Err(Error::NegativeCounter));
+    }
+
+    #[test]
+    fn lower_takes_back_increments_and_never_goes_below_zero() {
+        let c = Counter::new();
+        c.inc_by(3.0).unwrap();
+        c.lower(1.0).unwrap();
+        assert_eq!(c.get(), CounterValue { int: 2, frac: 0.0 });
+        c.inc_by(0.5).unwrap();
+        c.lower(2.25).unwrap(); // more than the integer cell would give whole: read and write
+        assert_eq!(c.get().as_f64(), 0.25);
+        assert_eq!(c.lower(1.0), Err(Error::NegativeCounter));
+        assert_eq!(c.lower(-1.0), Err(Error::NegativeIncrement));
+        assert_eq!(c.lower(f64::NAN), Err(Error::NanValue));
+        assert_eq!(c.lower(f64::INFINITY), Err(Error::NotFinite));
+        assert_eq!(c.get().as_f64(), 0.25, "refused lowering changes nothing");
+    }
+
+    #[test]
+    fn concurrent_raise_and_lower_are_exact() {
+        // KX's before/after hooks on an error counter, from several threads.
+        let c = std::sync::Arc::new(Counter::new());
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let c = c.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..100_000 {
+                        c.inc();
+                        c.lower(1.0).unwrap();
+                    }
+                    c.inc();
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(c.get().as_f64(), 4.0);
     }
 
     #[test]

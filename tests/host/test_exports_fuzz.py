@@ -138,11 +138,12 @@ EXPORTS = {
     "qprom_dec": (3, None), "qprom_set": (3, None), "qprom_obs": (3, None),
     "qprom_get": (2, -9), "qprom_del": (2, None), "qprom_render": (1, 10),
     "qprom_metrics": (1, 98), "qprom_meta": (1, 98), "qprom_limit": (1, None),
+    "qprom_updval": (3, None),
     # helpers and middleware (src/ffi/helpers.rs)
     "qprom_elapsed": (3, None), "qprom_set_now": (2, None), "qprom_mirror": (4, None),
     "qprom_middleware": (1, 99), "qprom_enter": (1, None), "qprom_request_ex": (7, None),
     # default hooks (src/ffi/instrument.rs)
-    "qprom_defaults": (3, None), "qprom_request": (3, None), "qprom_conn": (1, None),
+    "qprom_defaults": (3, 11), "qprom_request": (3, None), "qprom_conn": (1, None),
     "qprom_sample": (3, None),
     # files (src/ffi/outputs.rs)
     "qprom_write": (1, None), "qprom_sd_register": (3, 10), "qprom_sd_remove": (1, -1),
@@ -165,6 +166,7 @@ EXPORTS = {
 WEIGHTS = {"qprom_create": 10, "qprom_series": 10, "qprom_inc": 12, "qprom_dec": 6,
            "qprom_set": 8, "qprom_obs": 12, "qprom_get": 8, "qprom_del": 6,
            "qprom_render": 2, "qprom_metrics": 1, "qprom_meta": 1, "qprom_limit": 2,
+           "qprom_updval": 8,
            "qprom_elapsed": 5, "qprom_set_now": 3, "qprom_mirror": 5, "qprom_middleware": 1,
            "qprom_enter": 3, "qprom_request_ex": 6, "qprom_defaults": 1, "qprom_request": 4,
            "qprom_conn": 3, "qprom_sample": 3, "qprom_write": 1, "qprom_sd_register": 2,
@@ -623,7 +625,8 @@ class Gen:
                 "qprom_elapsed": ("histogram", "summary", "gauge"),
                 "qprom_set_now": ("gauge",), "qprom_mirror": ("counter",),
                 "qprom_around_before": ("histogram", "summary", "gauge", "counter"),
-                "qprom_around_after": ("histogram", "summary", "gauge", "counter")}.get(export)
+                "qprom_around_after": ("histogram", "summary", "gauge", "counter"),
+                "qprom_updval": ("counter", "gauge", "histogram", "summary")}.get(export)
         pool = self.names
         if fits and self.chance(0.75):
             pool = [n for n in self.names if self.specs[n][0] in fits]
@@ -660,6 +663,13 @@ class Gen:
             target, labels = q.j(r.choice(self.handles)), r.choice([q.identity(), q.knk()])
         if export == "qprom_obs":
             return [target, labels, self.good_obs()]
+        if export == "qprom_updval":
+            # a series id or an unlabelled metric's name; the operation that fits the type
+            op = ("obs" if mtype in ("histogram", "summary") else r.choice(UPDVAL_OPS[:3])) \
+                if self.chance(0.85) else self.word(UPDVAL_OPS, good=0.7)
+            if not isinstance(op, str):
+                return [target, op, self.good_number(mtype)]
+            return [target, q.s(op), self.good_obs() if op == "obs" else self.good_number(mtype)]
         if export in ("qprom_inc", "qprom_dec", "qprom_set"):
             return [target, labels, self.good_number(mtype)]
         if export == "qprom_get":
@@ -693,6 +703,9 @@ class Gen:
             return [self.target(), self.labels(), self.value()]
         if export == "qprom_obs":
             return [self.target(), self.labels(), self.numbers()]
+        if export == "qprom_updval":
+            return [self.target(), self.word(UPDVAL_OPS, good=0.5),
+                    self.numbers() if self.chance(0.3) else self.value()]
         if export == "qprom_get":
             return [self.target(), self.labels()]
         if export == "qprom_del":
@@ -1168,8 +1181,10 @@ class Gen:
 
 STORE_AIMED = {"qprom_create", "qprom_series", "qprom_inc", "qprom_dec", "qprom_set",
                "qprom_obs", "qprom_get", "qprom_del", "qprom_elapsed", "qprom_set_now",
-               "qprom_mirror", "qprom_around_before", "qprom_around_after"}
+               "qprom_mirror", "qprom_around_before", "qprom_around_after", "qprom_updval"}
 AROUND = ["time", "countErrors", "trackInprogress"]
+# .prom.updval's operations, as q/prom.q names : + - , (and a wrong one, rarely)
+UPDVAL_OPS = ["set", "add", "sub", "obs"]
 
 
 def _tree(p, out, depth=0):

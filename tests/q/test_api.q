@@ -19,6 +19,7 @@ id2:.prom.addmetric[`number_tables;`emea;();3f];
 ids:.prom.addmetric[`size_updates;();0.25 0.5 0.75;`float$()];
 .prom.updval[ids;,;10 15 20f];
 .t.ok["updval , observes a list"; 45f=.prom.getv[ids;::]];
+.t.ok["addmetric's quantiles are the series' (#19)"; 0.25 0.5 0.75~key(first exec val from .prom.metrics[] where metric=`size_updates)`quantiles];
 .t.ok["type conflict"; "prom: metric exists with another type"~.t.err[.prom.newmetric;(`number_tables;`counter;`region;"x")]];
 
 / modern API
