@@ -5,7 +5,7 @@
 //! `_count` always equals the `+Inf` bucket, even while other threads observe.
 
 use crate::error::{Error, Result};
-use crate::ffi::spin::SpinLock;
+use crate::sys::spin::SpinLock;
 use std::sync::Arc;
 
 #[derive(Debug)]
