@@ -637,7 +637,7 @@ fn render_counters(n: usize) -> RenderResult {
         let v = (i as u64 * 7919) % 1_000_003 + 1;
         let s = reg.get_or_create("r_total", &[&m, &c], None).unwrap();
         let Value::Counter(ctr) = &s.value else { unreachable!() };
-        ctr.inc_int(v);
+        ctr.inc_int(v).unwrap();
         pcf.get_or_create(&Labels { method: m.clone(), code: c.clone() }).inc_by(v);
         pv.with_label_values(&[&m, &c]).inc_by(v as f64);
         bound_series.push((format!("method=\"{m}\",code=\"{c}\""), v));
