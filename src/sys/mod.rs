@@ -3,8 +3,6 @@
 //! that `src/metric/`, `src/registry.rs`, `src/expo/` and `src/http/` never import from
 //! `src/ffi/`.
 
-pub mod spin;
-
 use std::io;
 use std::net::TcpListener;
 use std::os::fd::AsRawFd;
