@@ -216,6 +216,8 @@ pub extern "C" fn qprom_series(name: K, labels: K, params: K, start: K) -> K {
         k::nums(params, &mut ps, Error::ParamsType)?;
         let mut start_vals = Vec::new();
         k::nums(start, &mut start_vals, Error::ValueType)?;
+        // A long start value stays exact above 2^53, as with setv.
+        let exact_start = k::exact_u64(start);
         reg().with_family(name, |fam| {
             let lb = k::labels(labels, fam.label_names())?;
             if let Ok(s) = fam.get(lb.as_slice()) {
@@ -256,7 +258,10 @@ pub extern "C" fn qprom_series(name: K, labels: K, params: K, start: K) -> K {
             let s = reg().get_or_create_in(fam, lb.as_slice(), p.as_ref())?;
             for v in &start_vals {
                 match fam.metric_type() {
-                    MetricType::Counter | MetricType::Gauge => s.set(*v)?,
+                    MetricType::Counter | MetricType::Gauge => match exact_start {
+                        Some(n) => s.set_u64(n)?,
+                        None => s.set(*v)?,
+                    },
                     MetricType::Histogram | MetricType::Summary => s.observe(*v)?,
                     MetricType::Info => {}
                 }
