@@ -22,10 +22,12 @@ macro_rules! errors {
 
 errors! {
     InvalidMetricName => c"prom: invalid metric name",
+    ReservedMetricName => c"prom: reserved metric name (names beginning with _ are reserved)",
     InvalidLabelName => c"prom: invalid label name",
     ReservedLabelName => c"prom: reserved label name",
     DuplicateLabelName => c"prom: duplicate label name",
     InvalidUnit => c"prom: metric name must end with _<unit>, unit [a-zA-Z0-9_]+",
+    InfoUnit => c"prom: an info metric takes no unit",
     LabelCount => c"prom: label count mismatch",
     TypeConflict => c"prom: metric exists with another type",
     LabelConflict => c"prom: metric exists with other label names",

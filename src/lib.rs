@@ -3,6 +3,7 @@ pub mod auth;
 pub mod defaults;
 pub mod error;
 pub mod ffi;
+pub mod sys;
 pub mod metric;
 pub mod middleware;
 pub mod registry;

@@ -31,18 +31,33 @@ fn name_validation() {
         let e = r.register(&FamilyDesc::new(bad, MetricType::Gauge, "", &[])).unwrap_err();
         assert_eq!(e, Error::InvalidMetricName, "{bad:?}");
     }
-    for good in ["a", "_a", ":a", "a:b_c9"] {
+    for good in ["a", ":a", "a:b_c9", "a_"] {
         r.register(&FamilyDesc::new(good, MetricType::Gauge, "", &[])).unwrap();
+    }
+    // OpenMetrics 1.0 reserves family and label names beginning with an underscore.
+    for bad in ["_a", "_", "__a", "_a_total"] {
+        let e = r.register(&FamilyDesc::new(bad, MetricType::Counter, "", &[])).unwrap_err();
+        assert_eq!(e, Error::ReservedMetricName, "{bad:?}");
     }
     let lbl = |l: &'static str, t| r.register(&FamilyDesc::new("x", t, "", &[l])).unwrap_err();
     assert_eq!(lbl("1a", MetricType::Gauge), Error::InvalidLabelName);
     assert_eq!(lbl("a:b", MetricType::Gauge), Error::InvalidLabelName);
     assert_eq!(lbl("", MetricType::Gauge), Error::InvalidLabelName);
     assert_eq!(lbl("__x", MetricType::Gauge), Error::ReservedLabelName);
+    assert_eq!(lbl("_x", MetricType::Gauge), Error::ReservedLabelName);
     assert_eq!(lbl("le", MetricType::Histogram), Error::ReservedLabelName);
     assert_eq!(lbl("quantile", MetricType::Summary), Error::ReservedLabelName);
     assert_eq!(
         r.register(&FamilyDesc::new("x", MetricType::Gauge, "", &["a", "a"])).unwrap_err(),
+        Error::DuplicateLabelName
+    );
+    // Many names: the duplicate is found wherever it is (a sorted copy, not all pairs).
+    let many: Vec<String> = (0..40_000).map(|i| format!("l{i}")).collect();
+    let mut names: Vec<&str> = many.iter().map(String::as_str).collect();
+    r.register(&FamilyDesc::new("wide", MetricType::Gauge, "", &names)).unwrap();
+    names.push("l20000");
+    assert_eq!(
+        r.register(&FamilyDesc::new("wide2", MetricType::Gauge, "", &names)).unwrap_err(),
         Error::DuplicateLabelName
     );
     // le is an ordinary label on a gauge.
@@ -85,6 +100,11 @@ fn units_must_be_the_name_suffix() {
         d.unit = unit;
         assert!(r.register(&d).is_err(), "{name} {unit}");
     }
+    // OpenMetrics 1.0: an info family's unit must be empty (a valid suffix or not).
+    let mut d = FamilyDesc::new("build_bytes_info", MetricType::Info, "", &["v"]);
+    d.unit = "bytes";
+    assert_eq!(r.register(&d).unwrap_err(), Error::InfoUnit);
+    assert!(r.family("build_bytes_info").is_err());
 }
 
 #[test]

@@ -2,8 +2,8 @@
 //!
 //! An [`Encoder`] owns its output buffer and scratch space and is reused across scrapes,
 //! so a steady-state scrape allocates nothing. Families come sorted by name; each
-//! histogram and summary is read under its lock once, so `_count` always equals the
-//! `+Inf` bucket and `_sum` belongs to the same moment.
+//! histogram and summary is read once, as one consistent snapshot, so `_count` always
+//! equals the `+Inf` bucket and `_sum` belongs to the same moment.
 
 pub mod escape;
 pub mod num;

@@ -228,6 +228,8 @@ pub extern "C" fn qprom_series(name: K, labels: K, params: K, start: K) -> K {
         k::nums(params, &mut ps, Error::ParamsType)?;
         let mut start_vals = Vec::new();
         k::nums(start, &mut start_vals, Error::ValueType)?;
+        // A long start value stays exact above 2^53, as with setv.
+        let exact_start = k::exact_u64(start);
         reg().with_family(name, |fam| {
             let lb = k::labels(labels, fam.label_names())?;
             let p = match (fam.metric_type(), ps.is_empty()) {
@@ -284,7 +286,10 @@ pub extern "C" fn qprom_series(name: K, labels: K, params: K, start: K) -> K {
             };
             for v in &start_vals {
                 match fam.metric_type() {
-                    MetricType::Counter | MetricType::Gauge => s.set(*v)?,
+                    MetricType::Counter | MetricType::Gauge => match exact_start {
+                        Some(n) => s.set_u64(n)?,
+                        None => s.set(*v)?,
+                    },
                     MetricType::Histogram | MetricType::Summary => s.observe(*v)?,
                     MetricType::Info => {}
                 }

@@ -69,6 +69,13 @@ pub fn sym_text<'a>(s: S) -> Result<&'a str> {
     unsafe { CStr::from_ptr(s as *const c_char) }.to_str().map_err(|_| Error::TextEncoding)
 }
 
+/// Whether a symbol's text is `name`, byte for byte (no UTF-8 check: `name` is valid).
+#[inline]
+fn sym_is(s: S, name: &str) -> bool {
+    // SAFETY: q symbols are NUL-terminated and never freed; null is checked first.
+    !s.is_null() && unsafe { CStr::from_ptr(s as *const c_char) }.to_bytes() == name.as_bytes()
+}
+
 /// A char vector's text.
 #[inline]
 pub fn chars_text<'a>(k: K) -> Result<&'a str> {
@@ -234,8 +241,9 @@ pub fn labels<'a>(k: K, names: &[Box<str>]) -> Result<LabelBuf<'a>> {
     if t == XD {
         let kv = kids(k);
         let (keys, vals) = (kv[0], kv[1]);
-        if len(keys) == 0 && len(vals) == 0 && names.is_empty() {
-            return Ok(LabelBuf::with_len(0)); // ()!() for a metric without labels
+        if len(keys) == 0 && len(vals) == 0 {
+            // ()!(): right for a metric without labels, the wrong names for one with them.
+            return if names.is_empty() { Ok(LabelBuf::with_len(0)) } else { Err(Error::LabelNames) };
         }
         if ty(keys) != KS || !matches!(ty(vals), KS | KG) {
             return Err(Error::LabelsType);
@@ -249,13 +257,18 @@ pub fn labels<'a>(k: K, names: &[Box<str>]) -> Result<LabelBuf<'a>> {
         }
         let mut buf = LabelBuf::with_len(names.len());
         for (i, name) in names.iter().enumerate() {
-            let mut found = None;
-            for (j, key) in keys.iter().enumerate() {
-                if sym_text(*key)? == &**name {
-                    found = Some(j);
-                }
-            }
-            *buf.slot(i) = label_item(vals, found.ok_or(Error::LabelNames)?)?;
+            // The family's order first (a dictionary built from its label names), then any
+            // position; keys are compared as bytes (a match is a valid name, so UTF-8).
+            let found = match keys.get(i) {
+                Some(k) if sym_is(*k, name) => Some(i),
+                _ => keys.iter().position(|k| sym_is(*k, name)),
+            };
+            let Some(j) = found else {
+                // A key that is not UTF-8 says so rather than "do not match".
+                keys.iter().try_for_each(|k| sym_text(*k).map(drop))?;
+                return Err(Error::LabelNames);
+            };
+            *buf.slot(i) = label_item(vals, j)?;
         }
         return Ok(buf);
     }

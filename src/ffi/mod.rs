@@ -1,8 +1,5 @@
-//! The only code that is `unsafe`: q's C API (the `qprom_*` exports, behind the
-//! `q-exports` feature) and the few libc calls the safe layers need (`sys`).
-
-pub mod spin;
-pub mod sys;
+//! q's C API: the `qprom_*` exports q binds with `2:` (behind the `q-exports` feature).
+//! With `src/sys/` (OS and synchronisation calls) the only places that hold `unsafe`.
 
 #[cfg(feature = "q-exports")]
 mod exports;

@@ -408,7 +408,7 @@ impl Server {
         })?;
         let addr = listener.local_addr().map_err(|e| StartError::Listen(e.kind()))?;
         let listen_err = |e: io::Error| StartError::Listen(e.kind());
-        crate::ffi::sys::listen_backlog(&listener, BACKLOG).map_err(listen_err)?;
+        crate::sys::listen_backlog(&listener, BACKLOG).map_err(listen_err)?;
         listener.set_nonblocking(true).map_err(listen_err)?;
         let poll = Poll::new().map_err(listen_err)?;
         poll.registry()

@@ -78,7 +78,7 @@ impl Summary {
         if v.is_infinite() {
             return Err(Error::NotFinite);
         }
-        let now = crate::ffi::sys::monotonic_coarse_nanos();
+        let now = crate::sys::monotonic_coarse_nanos();
         let mut s = self.state.lock();
         s.core.observe(v, now);
         s.sum += v;
@@ -96,7 +96,7 @@ impl Summary {
 
     /// [`Summary::snapshot_into`], plus whether a negative value was ever observed.
     pub fn snapshot_with_sign(&self, out: &mut Vec<f64>) -> (u64, f64, bool) {
-        let now = crate::ffi::sys::monotonic_coarse_nanos();
+        let now = crate::sys::monotonic_coarse_nanos();
         out.clear();
         out.resize(self.params.quantiles.len(), f64::NAN);
         let mut s = self.state.lock();

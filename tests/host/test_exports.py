@@ -42,6 +42,8 @@ from qhost import K, KF, KJ, KS, QError, Table, WJ
 INVALID_METRIC_NAME = "prom: invalid metric name"
 INVALID_LABEL_NAME = "prom: invalid label name"
 RESERVED_LABEL_NAME = "prom: reserved label name"
+RESERVED_METRIC_NAME = "prom: reserved metric name (names beginning with _ are reserved)"
+INFO_UNIT = "prom: an info metric takes no unit"
 DUPLICATE_LABEL_NAME = "prom: duplicate label name"
 INVALID_UNIT = "prom: metric name must end with _<unit>, unit [a-zA-Z0-9_]+"
 LABEL_COUNT = "prom: label count mismatch"
@@ -397,6 +399,42 @@ def test_counter_integers_stay_exact(q, ext, nm):
     assert err(ext, "qprom_set", name, None, q.j(-1)) == NEGATIVE_COUNTER
 
 
+def test_counter_never_wraps(q, ext, nm):
+    """Issue 13, item 1: 2^63-2, then 1025 increments of 2^53-1 wrapped the integer cell
+    at 2^64 and the text showed 9007199254739965. The counter must only go up."""
+    name = create(q, ext, nm("w_total"), "counter")
+    call(ext, "qprom_set", name, None, q.j(9223372036854775806))
+    last = 9223372036854775806
+    for i in range(1025):
+        call(ext, "qprom_inc", name, None, q.j(9007199254740991))
+        if i % 64 == 0 or i == 1024:
+            line = [ln for ln in render(ext).split("\n") if ln.startswith(name + " ")][0]
+            now = float(line.split(" ")[1])
+            assert now >= last, f"went down: {last} -> {line}"
+            last = now
+    want = 9223372036854775806 + 1025 * 9007199254740991
+    assert abs(last - want) / want < 1e-12
+    assert abs(get(q, ext, name) - want) / want < 1e-12
+
+
+def test_counter_total_stays_finite(q, ext, nm):
+    """Issue 13, item 4: 0w is refused, so is a finite increment whose sum is infinite."""
+    name = create(q, ext, nm("f_total"), "counter")
+    call(ext, "qprom_inc", name, None, q.f(1.7976931348623157e308))
+    before = state(ext)
+    assert err(ext, "qprom_inc", name, None, q.f(1.7976931348623157e308)) == NOT_FINITE
+    assert state(ext) == before
+    assert get(q, ext, name) == 1.7976931348623157e308
+    assert f"{name} 1.7976931348623157e308" in render(ext).split("\n")
+
+
+def test_addmetric_start_long_stays_exact(q, ext, nm):
+    """Issue 13, item 5: addmetric's start value rounded 2^60+1 to 2^60; setv kept it."""
+    name = create(q, ext, nm("s_total"), "counter", labels=["a"])
+    call(ext, "qprom_series", name, "x", None, q.j(2 ** 60 + 1))
+    assert f'{name}{{a="x"}} 1152921504606846977' in render(ext).split("\n")
+
+
 def test_counter_set_and_reset(q, ext, nm):
     name = create(q, ext, nm("c"), "counter", labels=["a"])
     call(ext, "qprom_set", name, "x", q.j(10))
@@ -439,8 +477,9 @@ def test_infinities_where_the_store_allows_them(q, ext, nm, t, neg):
     call(ext, "qprom_dec", g, None, q.inf(t, neg))
     assert get(q, ext, g) == -inf
     before = state(ext)
-    assert err(ext, "qprom_inc", c, None, q.inf(t, neg)) == (NEGATIVE_INCREMENT if neg else NOT_FINITE)
-    assert err(ext, "qprom_set", c, None, q.inf(t, neg)) == (NEGATIVE_COUNTER if neg else NOT_FINITE)
+    # ±∞ alike: infinite before negative, as the error table says (issue 13, item 5)
+    assert err(ext, "qprom_inc", c, None, q.inf(t, neg)) == NOT_FINITE
+    assert err(ext, "qprom_set", c, None, q.inf(t, neg)) == NOT_FINITE
     for m in (h, s):
         assert err(ext, "qprom_obs", m, None, q.inf(t, neg)) == NOT_FINITE
         assert err(ext, "qprom_obs", m, None, q.vec(t, [1, q.inf(t, neg).py()])) == NOT_FINITE
@@ -922,6 +961,8 @@ BAD = [
     ("inc-dict-wrong-name", lambda q, f: ("qprom_inc", [f.c, q.dict(q.syms(["a", "z"]), q.syms(["x", "y"])), 1]), LABEL_NAMES),
     ("inc-dict-too-few", lambda q, f: ("qprom_inc", [f.c, q.dict(q.syms(["a"]), q.syms(["x"])), 1]), LABEL_NAMES),
     ("inc-dict-too-many", lambda q, f: ("qprom_inc", [f.c1, q.dict(q.syms(["a", "b"]), q.syms(["x", "y"])), 1]), LABEL_NAMES),
+    # ()!() names no labels: the wrong names for a labelled metric (issue 13, item 5)
+    ("inc-emptydict-for-2", lambda q, f: ("qprom_inc", [f.c, q.dict(q.knk(), q.knk()), 1]), LABEL_NAMES),
     ("inc-dict-dup-key", lambda q, f: ("qprom_inc", [f.c, q.dict(q.syms(["a", "a"]), q.syms(["x", "y"])), 1]), LABEL_NAMES),
     ("get-dict-wrong-name", lambda q, f: ("qprom_get", [f.c1, q.dict(q.syms(["b"]), q.syms(["x"]))]), LABEL_NAMES),
     ("get-dict-empty-for-1", lambda q, f: ("qprom_get", [f.c1, q.dict(q.syms([]), q.syms([]))]), LABEL_NAMES),
@@ -969,6 +1010,9 @@ BAD = [
     ("set-counter-negative", lambda q, f: ("qprom_set", [f.c1, "x", q.f(-1.0)]), NEGATIVE_COUNTER),
     ("set-unlabelled-negative", lambda q, f: ("qprom_set", [f.u, None, q.i(-3)]), NEGATIVE_COUNTER),
     ("inc-counter-inf", lambda q, f: ("qprom_inc", [f.c1, "x", q.inf("f")]), NOT_FINITE),
+    # -0w is infinite before it is negative: the same message as 0w (issue 13, item 5)
+    ("inc-counter-neg-inf", lambda q, f: ("qprom_inc", [f.c1, "x", q.f(-INF)]), NOT_FINITE),
+    ("inc-counter-neg-longinf", lambda q, f: ("qprom_inc", [f.c1, "x", q.j(-WJ)]), NOT_FINITE),
     ("set-counter-inf", lambda q, f: ("qprom_set", [f.c1, "x", q.inf("j")]), NOT_FINITE),
     ("obs-hist-inf", lambda q, f: ("qprom_obs", [f.h, "x", q.inf("f")]), NOT_FINITE),
     ("obs-hist-neg-inf", lambda q, f: ("qprom_obs", [f.h, "x", q.inf("e", True)]), NOT_FINITE),
@@ -1078,6 +1122,12 @@ BAD = [
     ("create-label-empty", lambda q, f: ("qprom_create", [_d(q, name=f.new, type="counter", labels=q.knk(q.string("")))]), INVALID_LABEL_NAME),
     ("create-label-le-histogram", lambda q, f: ("qprom_create", [_d(q, name=f.new, type="histogram", labels=["a", "le"])]), RESERVED_LABEL_NAME),
     ("create-label-quantile-summary", lambda q, f: ("qprom_create", [_d(q, name=f.new, type="summary", labels="quantile")]), RESERVED_LABEL_NAME),
+    # OpenMetrics 1.0 reserves names beginning with an underscore (issue 13, item 5)
+    ("create-name-underscore", lambda q, f: ("qprom_create", [_d(q, name="_" + f.new, type="gauge")]), RESERVED_METRIC_NAME),
+    ("create-name-underscore-total", lambda q, f: ("qprom_create", [_d(q, name="_" + f.new + "_total", type="counter")]), RESERVED_METRIC_NAME),
+    ("create-label-underscore", lambda q, f: ("qprom_create", [_d(q, name=f.new, type="counter", labels=["a", "_x"])]), RESERVED_LABEL_NAME),
+    # OpenMetrics 1.0: an info family's unit is empty (issue 13, item 3)
+    ("create-info-unit", lambda q, f: ("qprom_create", [_d(q, name=f.new + "_bytes_info", type="info", unit="bytes")]), INFO_UNIT),
     ("create-label-dunder", lambda q, f: ("qprom_create", [_d(q, name=f.new, type="counter", labels=["__x"])]), RESERVED_LABEL_NAME),
     ("create-label-dunder-gauge", lambda q, f: ("qprom_create", [_d(q, name=f.new, type="gauge", labels=["a", "__name__"])]), RESERVED_LABEL_NAME),
     ("create-label-duplicate", lambda q, f: ("qprom_create", [_d(q, name=f.new, type="counter", labels=["a", "b", "a"])]), DUPLICATE_LABEL_NAME),

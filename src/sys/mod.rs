@@ -1,4 +1,7 @@
-//! Safe wrappers over the libc calls the store and the listener need.
+//! OS and synchronisation code: the one place besides `src/ffi/` (q's C API) that may
+//! hold `unsafe`. Safe wrappers over the libc calls the store and the listener need, so
+//! that `src/metric/`, `src/registry.rs`, `src/expo/` and `src/http/` never import from
+//! `src/ffi/`.
 
 use std::io;
 use std::net::TcpListener;
