@@ -5,6 +5,8 @@ pub mod spin;
 pub mod sys;
 
 #[cfg(feature = "q-exports")]
+pub(crate) mod qapi;
+#[cfg(feature = "q-exports")]
 mod exports;
 #[cfg(feature = "q-exports")]
 mod k;

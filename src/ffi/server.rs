@@ -7,7 +7,7 @@ use super::poll;
 use crate::error::{Error, Result};
 use crate::http::{self, HttpConfig, PollHook, Server, TlsFiles, TlsMinVersion};
 use crate::registry::global;
-use kdbplus::api::K;
+use super::qapi::K;
 use parking_lot::Mutex;
 use std::sync::Arc;
 
@@ -42,7 +42,7 @@ pub extern "C" fn qprom_start(config: K, pollfn: K) -> K {
             Err(e) => {
                 poll::stop();
                 // SAFETY: krr keeps the pointer; StartError messages are 'static.
-                Ok(unsafe { kdbplus::api::native::krr(e.message().as_ptr()) })
+                Ok(unsafe { super::qapi::native::krr(e.message().as_ptr()) })
             }
         }
     })
