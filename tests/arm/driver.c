@@ -14,13 +14,16 @@
  * arrives on stdin; it then stops the listener and prints "driver: N checks passed" or
  * the failures, exiting 0 only when every check held. */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <dlfcn.h>
+#include <netinet/in.h>
 #include <math.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -270,6 +273,14 @@ int main(int argc, char **argv) {
     r = OK("qprom_meta", 1, nil());
     check(r && r->t == XT, "qprom_meta", "wanted a table, got type %d", r ? r->t : 0);
     if (r) r0(r);
+    /* metrics, meta, stop and sd_remove ignore their argument (q passes (::)): there is
+     * no bad input, only other input, which must change nothing */
+    r = OK("qprom_metrics", 1, kj(42));
+    check(r && r->t == XT, "qprom_metrics", "wanted a table for any argument, got type %d", r ? r->t : 0);
+    if (r) r0(r);
+    r = OK("qprom_meta", 1, str("x"));
+    check(r && r->t == XT, "qprom_meta", "wanted a table for any argument, got type %d", r ? r->t : 0);
+    if (r) r0(r);
 
     /* http: .z.ph's (requestText;headers) */
     r = OK("qprom_http", 1, knk(2, str("GET /metrics HTTP/1.1"), dict(ktn(KS, 0), knk(0))));
@@ -321,7 +332,7 @@ int main(int argc, char **argv) {
     r = OK("qprom_sd_remove", 1, nil());
     check(r && r->t == -KB && r->g == 1, "qprom_sd_remove", "wanted 1b (a file removed)");
     if (r) r0(r);
-    r = OK("qprom_sd_remove", 1, nil());
+    r = OK("qprom_sd_remove", 1, sym("any"));
     check(r && r->t == -KB && r->g == 0, "qprom_sd_remove", "wanted 0b (nothing registered)");
     if (r) r0(r);
 
@@ -348,7 +359,14 @@ int main(int argc, char **argv) {
     }
     check(polls > 0, "qprom_start", "the poll callback never ran on q's main thread");
     expect_null("qprom_stop", OK("qprom_stop", 1, nil()));
-    expect_null("qprom_stop", OK("qprom_stop", 1, nil())); /* stopping twice is fine */
+    expect_null("qprom_stop", OK("qprom_stop", 1, kj(42))); /* stopping twice is fine */
+    /* stopped means the port is free again for a listener (SO_REUSEADDR, as the listener
+     * itself binds: the scrapes leave TIME_WAIT entries on the port) */
+    int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    check(fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 && listen(fd, 1) == 0, "qprom_stop", "port %lld still taken after stop", port);
+    if (fd >= 0) close(fd);
     check(qshim_violation_count() == 0, "host", "%d emulation contract breaches, first: %s",
           qshim_violation_count(), qshim_violation(0) ? qshim_violation(0) : "");
 
