@@ -1,7 +1,11 @@
 # qprom — see README.md. `make test` is the one test command (CI runs exactly it).
 SHELL := /bin/bash
 CARGO ?= cargo
+# What ships: linked against glibc 2.17 by Zig (cargo-zigbuild), stripped, debug info in
+# libqprom.so.debug beside each (scripts/build_so.sh). The suites load these same files.
 SO := target/release/libqprom.so
+SO_ARM := target/l64arm/libqprom.so
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 # Tests and benches link the rlib, which must not reference q's symbols: see Cargo.toml.
 CORE := --no-default-features
 
@@ -9,18 +13,28 @@ CORE := --no-default-features
 # need no second run; the export tests shrink their loops under valgrind).
 VALGRIND_TESTS := tests/host/test_host.py tests/host/test_exports.py tests/host/test_exports_fuzz.py tests/host/test_instrument.py tests/host/test_helpers.py
 
-.PHONY: all build test test-unit test-expo deps bench install clean demo soak
+.PHONY: all build build-arm build-deps test test-unit test-expo test-release deps bench install clean demo soak dist
 
 all: build
 
-build:
-	$(CARGO) build --release
+# l64 (x86_64): target/release/libqprom.so
+build: build-deps
+	scripts/build_so.sh l64
+
+# l64arm (aarch64): target/l64arm/libqprom.so (needs the Rust target and aarch64 binutils: deps)
+build-arm: deps
+	scripts/build_so.sh l64arm
+
+# Only what the build needs (Zig and cargo-zigbuild into target/venv; no root).
+build-deps:
+	scripts/deps.sh --build
 
 # Besides prometheus/promtool and valgrind: the real components the ecosystem tests use.
 deps:
 	DEPS_EXTRA_APT="$(DEPS_EXTRA_APT) prometheus-node-exporter prometheus-pushgateway" scripts/deps.sh
 
-test: deps build
+test: deps build build-arm
+	$(MAKE) test-release
 	$(CARGO) test $(CORE) --release
 	$(MAKE) soak SOAK_SECONDS=60
 	$(MAKE) test-expo
@@ -30,6 +44,15 @@ test: deps build
 	tests/q/selftest.sh
 	tests/q/run.sh
 	@echo "make test: all suites passed"
+
+# The release: both .so files audited (glibc <= 2.17, libraries, exports), k.h's layout
+# checked against src/ffi/qapi.rs on both architectures, the l64arm build's exports and
+# listener under qemu, the Makefile's own promises (make -n).
+test-release:
+	tests/release/audit.sh $(SO) $(SO_ARM)
+	tests/abi/run.sh
+	tests/arm/run.sh $(SO_ARM)
+	tests/release/make_targets.sh
 
 # Property test: random registries rendered in both formats, checked by promtool and
 # the Python client's parsers against what was stored.
@@ -55,16 +78,23 @@ bench-http: build
 
 # The extension in the stand-in q host under synthetic load, listener on DEMO_PORT (default
 # 9612, bind DEMO_BIND, default 0.0.0.0); runs until Ctrl-C.
-demo: build
+demo: deps build
 	tests/host/build.sh
 	target/venv/bin/python tests/host/demo.py
 
+# The stripped l64 library (about 2.5 MB); its debug info stays in target/release/libqprom.so.debug
+# (copy it beside the installed .so for symbolised backtraces: gdb follows .gnu_debuglink).
 install: build
 	@if [ -z "$$QHOME" ]; then echo "make install: QHOME is not set (q's home, holding q.k and l64/)" >&2; exit 1; fi
 	install -d "$$QHOME/l64"
 	install -m 0755 $(SO) "$$QHOME/l64/libqprom.so"
 	install -m 0644 q/prom.q q/exporter.q "$$QHOME/"
-	@echo "installed $$QHOME/l64/libqprom.so, $$QHOME/prom.q and $$QHOME/exporter.q"
+	@echo "installed $$QHOME/l64/libqprom.so (stripped; debug info: $(CURDIR)/$(SO).debug), $$QHOME/prom.q and $$QHOME/exporter.q"
+
+# dist/qprom-$(VERSION)-l64.tar.gz and -l64arm.tar.gz (the stripped .so, prom.q, exporter.q,
+# README, LICENSE, docs) and dist/SHA256SUMS.
+dist: build build-arm
+	scripts/dist.sh $(VERSION) $(SO) $(SO_ARM)
 
 clean:
 	$(CARGO) clean

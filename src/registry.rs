@@ -677,10 +677,33 @@ fn claimed_names(name: &str, base: &str, t: MetricType) -> Vec<String> {
     v
 }
 
-/// The process-wide registry the q exports and the HTTP listener share.
+/// The process-wide registry the q exports and the HTTP listener share. It starts with
+/// `qprom_build_info`, so that every scrape says which build of the library a process runs.
 pub fn global() -> &'static Arc<Registry> {
     static GLOBAL: std::sync::OnceLock<Arc<Registry>> = std::sync::OnceLock::new();
-    GLOBAL.get_or_init(|| Arc::new(Registry::new()))
+    GLOBAL.get_or_init(|| {
+        let reg = Registry::new();
+        // Cannot fail on an empty registry with these constant names; a failure would only
+        // lose the info family, never the registry.
+        let _ = register_build_info(&reg);
+        Arc::new(reg)
+    })
+}
+
+/// `qprom_build_info{version,revision,target} 1`: the crate version, the git revision it
+/// was built from (`unknown` outside a git checkout) and the Rust target triple (set by
+/// build.rs), as Go programs' `*_build_info`.
+pub const BUILD_INFO: &str = "qprom_build_info";
+
+pub fn register_build_info(reg: &Registry) -> Result<Arc<Series>> {
+    let desc = FamilyDesc::new(
+        BUILD_INFO,
+        MetricType::Info,
+        "The qprom library this process runs: version, git revision, Rust target.",
+        &["version", "revision", "target"],
+    );
+    reg.register(&desc)?;
+    reg.get_or_create(BUILD_INFO, &[env!("CARGO_PKG_VERSION"), env!("QPROM_REVISION"), env!("QPROM_TARGET")], None)
 }
 
 pub fn unix_now() -> f64 {

@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::expo::{Encoder, Format};
 use crate::metric::{validate_buckets, MetricType, Params, SummaryParams, Value};
 use crate::registry::{global, FamilyDesc, Registry, Series};
-use kdbplus::api::K;
+use super::qapi::K;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// The one trampoline: q's error convention for errors and for panics.
@@ -20,7 +20,7 @@ pub(super) fn guard(f: impl FnOnce() -> Result<K>) -> K {
         Err(_) => Error::Internal,
     };
     // SAFETY: krr keeps the pointer; every message is a 'static C string literal.
-    unsafe { kdbplus::api::native::krr(e.cstr().as_ptr()) }
+    unsafe { super::qapi::native::krr(e.cstr().as_ptr()) }
 }
 
 fn reg() -> &'static Registry {

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::metric::Value;
 use crate::middleware::{Config, Extras, Middleware};
 use crate::registry::{global, unix_now, Registry};
-use kdbplus::api::K;
+use super::qapi::K;
 use parking_lot::RwLock;
 
 static MIDDLEWARE: RwLock<Option<Middleware>> = RwLock::new(None);

@@ -5,7 +5,7 @@ use super::k::{self, Item};
 use crate::defaults::{parse_naming, seconds_since_q_timestamp, Conn, Defaults, Handler, Info, Naming};
 use crate::error::{Error, Result};
 use crate::registry::global;
-use kdbplus::api::K;
+use super::qapi::K;
 use parking_lot::RwLock;
 
 static DEFAULTS: RwLock<Option<Defaults>> = RwLock::new(None);

@@ -5,17 +5,18 @@
 //! fresh objects whose single reference passes to q.
 
 use crate::error::{Error, Result};
-use kdbplus::api::native::{ks, ktn, kpn, kj, kf, xD, xT};
-use kdbplus::api::{K, S};
+use super::qapi::{self, native::{ks, ktn, kpn, kj, kf, xD, xT}};
+pub use super::qapi::{K, S};
 use std::ffi::{c_char, CStr, CString};
 
-// q type codes used here (k.h).
-pub const KG: i8 = 0; // general list
-pub const KF: i8 = 9;
-pub const KJ: i8 = 7;
-pub const KC: i8 = 10;
-pub const KS: i8 = 11;
-pub const XD: i8 = 99;
+// q type codes used here: k.h's (src/ffi/qapi.rs), as the type byte holds them; KG here
+// is the general list (0), not k.h's KG (byte vector).
+pub const KG: i8 = 0;
+pub const KF: i8 = qapi::KF as i8;
+pub const KJ: i8 = qapi::KJ as i8;
+pub const KC: i8 = qapi::KC as i8;
+pub const KS: i8 = qapi::KS as i8;
+pub const XD: i8 = qapi::XD as i8;
 pub const NULL: i8 = 101;
 
 /// The type byte of `k`; 127 (no q type) for a null pointer, so it fails every match.
@@ -391,7 +392,7 @@ pub fn sym_list<'a>(xs: impl ExactSizeIterator<Item = &'a str>) -> K {
         let slots = std::slice::from_raw_parts_mut((*v).value.list.G0.as_mut_ptr() as *mut S, xs.len());
         for (slot, s) in slots.iter_mut().zip(xs) {
             let c = CString::new(s).unwrap_or_default();
-            *slot = kdbplus::api::native::ss(c.as_ptr() as S);
+            *slot = super::qapi::native::ss(c.as_ptr() as S);
         }
         v
     }
@@ -445,7 +446,7 @@ pub fn identity() -> K {
     // SAFETY: ka allocates an atom of the given type; we set its one-byte payload to 0,
     // which is what (::) holds.
     unsafe {
-        let k = kdbplus::api::native::ka(NULL as i32);
+        let k = super::qapi::native::ka(NULL as i32);
         (*k).value.byte = 0;
         k
     }

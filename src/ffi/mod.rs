@@ -2,6 +2,8 @@
 //! With `src/sys/` (OS and synchronisation calls) the only places that hold `unsafe`.
 
 #[cfg(feature = "q-exports")]
+pub(crate) mod qapi;
+#[cfg(feature = "q-exports")]
 mod exports;
 #[cfg(feature = "q-exports")]
 mod k;

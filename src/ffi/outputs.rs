@@ -7,7 +7,7 @@ use super::k;
 use crate::error::{Error, Result};
 use crate::registry::global;
 use crate::textfile;
-use kdbplus::api::K;
+use super::qapi::K;
 
 /// A path: symbol (`` `:/dir/x.prom ``, the colon dropped later) or string.
 fn path<'a>(x: K) -> Result<&'a str> {
@@ -59,6 +59,6 @@ pub extern "C" fn qprom_sd_remove(_unused: K) -> K {
     guard(|| {
         let removed = textfile::sd_remove();
         // SAFETY: kb is a plain constructor; the new atom is owned by q.
-        Ok(unsafe { kdbplus::api::native::kb(removed as i32) })
+        Ok(unsafe { super::qapi::native::kb(removed as i32) })
     })
 }

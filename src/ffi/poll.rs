@@ -8,8 +8,8 @@
 //! that arrive while one is pending share the next run. An eventfd cannot raise SIGPIPE.
 
 use crate::error::{Error, Result};
-use kdbplus::api::native::{dot, ee, r0, r1, sd0, sd1};
-use kdbplus::api::{I, K};
+use super::qapi::native::{dot, ee, r0, r1, sd0, sd1};
+use super::qapi::{I, K};
 use parking_lot::{Condvar, Mutex};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::expo::{Encoder, Format};
 use crate::registry::global;
 use base64::Engine;
-use kdbplus::api::K;
+use super::qapi::K;
 use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(10);

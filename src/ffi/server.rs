@@ -7,7 +7,7 @@ use super::poll;
 use crate::error::{Error, Result};
 use crate::http::{self, HttpConfig, PollHook, Server, TlsFiles, TlsMinVersion};
 use crate::registry::global;
-use kdbplus::api::K;
+use super::qapi::K;
 use parking_lot::Mutex;
 use std::sync::Arc;
 
@@ -26,7 +26,7 @@ pub extern "C" fn qprom_start(config: K, pollfn: K) -> K {
         match start_listener(cfg, pollfn)? {
             Ok(port) => Ok(k::long(port as i64)),
             // SAFETY: krr keeps the pointer; StartError messages are 'static.
-            Err(e) => Ok(unsafe { kdbplus::api::native::krr(e.message().as_ptr()) }),
+            Err(e) => Ok(unsafe { super::qapi::native::krr(e.message().as_ptr()) }),
         }
     })
 }
