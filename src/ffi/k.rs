@@ -494,11 +494,11 @@ pub fn same(a: K, b: K) -> bool {
     // with q's error set, e.g. for an object q cannot serialise); each new vector is
     // read while alive and released with r0.
     unsafe {
-        let (x, y) = (kdbplus::api::native::b9(3, a), kdbplus::api::native::b9(3, b));
+        let (x, y) = (super::qapi::native::b9(3, a), super::qapi::native::b9(3, b));
         let eq = !x.is_null() && !y.is_null() && ty(x) == 4 && ty(y) == 4 && items::<u8>(x) == items::<u8>(y);
         for z in [x, y] {
             if !z.is_null() {
-                kdbplus::api::native::r0(z);
+                super::qapi::native::r0(z);
             }
         }
         eq

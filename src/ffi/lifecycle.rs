@@ -22,8 +22,8 @@ use crate::initconfig::{self as ic, Cli, HANDLERS, LISTEN_KEYS, MIDDLEWARE_KEYS,
 use crate::metric::MetricType;
 use crate::registry::{global, FamilyDesc};
 use crate::textfile;
-use kdbplus::api::native::{kb, r0, r1};
-use kdbplus::api::K;
+use super::qapi::native::{kb, r0, r1};
+use super::qapi::K;
 use parking_lot::{Mutex, RwLock};
 
 /// A q object kept past the call that passed it: one reference of ours, dropped with it.
@@ -356,7 +356,7 @@ fn krr_failed(f: Failed) -> Result<K> {
     match f {
         Failed::Arg(e) => Err(e),
         // SAFETY: krr keeps the pointer; StartError messages are 'static.
-        Failed::Listener(e) => Ok(unsafe { kdbplus::api::native::krr(e.message().as_ptr()) }),
+        Failed::Listener(e) => Ok(unsafe { super::qapi::native::krr(e.message().as_ptr()) }),
     }
 }
 

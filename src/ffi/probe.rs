@@ -5,8 +5,8 @@
 use super::poll::{eventfd_drain, eventfd_new, eventfd_signal};
 use crate::error::{Error, Result};
 use crate::lag::LagProbe;
-use kdbplus::api::native::{r0, sd0, sd1};
-use kdbplus::api::{I, K};
+use super::qapi::native::{r0, sd0, sd1};
+use super::qapi::{I, K};
 use parking_lot::Mutex;
 use std::sync::Arc;
 use std::time::Duration;
