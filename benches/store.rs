@@ -542,12 +542,14 @@ fn observe_rows(rows: &mut Vec<Row>) {
         Row::new("summary observe (3 quantiles, 10 min window)", Unit::Ns, summary)
             .target_ratio("≤ 40 ns (≤ 7.3× atomic add)", atomic_ns, 40.0 / 5.5),
     );
+}
 
-    // Memory must not grow with observations. Observations 1 ms apart: 1e6 of them span
-    // 1000 s, more than the whole 600 s window, so every sub-window has been filled and
-    // recycled. Recycled sub-windows keep their bin arrays' capacity, so the figure may creep
-    // while rarer extremes widen the arrays; what must hold is the hard cap summary_core
-    // documents: 2 signs × MAX_BINS u64 bins per sub-window (plus small per-slot headers).
+/// Summary memory must not grow with the observation count. Observations 1 ms apart: 1e6
+/// of them span 1000 s, more than the whole 600 s window, so every sub-window has been
+/// filled and recycled; 7e6 more recycle each of them ~12 times over the same data. The
+/// verdict is the unit test's (summary_core::memory_is_bounded): after 8e6 at most 1.25x
+/// after 1e6, a figure measured here, not derived from the implementation's constants.
+fn summary_memory_row(rows: &mut Vec<Row>, obs: &[f64]) {
     let mut core = SummaryCore::new(600_000_000_000, 5);
     let feed = |core: &mut SummaryCore, range: std::ops::Range<u64>| {
         for i in range {
@@ -558,10 +560,16 @@ fn observe_rows(rows: &mut Vec<Row>) {
     let at_1e6 = core.heap_bytes();
     feed(&mut core, 1_000_000..8_000_000);
     let at_8e6 = core.heap_bytes();
-    let cap = 5 * (2 * qprom::metric::summary_core::MAX_BINS * 8 + 1024);
-    let mut row = Row::new("summary heap bytes/series after 1e6 obs", Unit::Count, at_1e6 as f64);
-    row.target = format!("bounded: after 8e6 {at_8e6} ≤ {cap}");
-    row.met = Some(at_8e6 <= cap);
+    let limit = at_1e6 + at_1e6 / 4;
+    let met = at_8e6 <= limit;
+    println!(
+        "summary heap bytes/series: after 1e6 observations {at_1e6}, after 8e6 {at_8e6} ({:.3}x; bound 1.25x = {limit}): {}",
+        at_8e6 as f64 / at_1e6 as f64,
+        if met { "MET" } else { "MISSED" }
+    );
+    let mut row = Row::new("summary heap bytes/series after 8e6 obs", Unit::Count, at_8e6 as f64);
+    row.target = format!("≤ 1.25× after 1e6 ({at_1e6} B): ≤ {limit} B");
+    row.met = Some(met);
     rows.push(row);
 }
 
@@ -732,7 +740,7 @@ fn render_counters(n: usize) -> RenderResult {
         bound_series.push((format!("method=\"{m}\",code=\"{c}\""), v));
     }
     assert_eq!(fam.len(), n);
-    finish_render(&reg, &preg, &treg, |out| bound_counters(out, &bound_series))
+    finish_render(&format!("render {n} counters"), &reg, &preg, &treg, |out| bound_counters(out, &bound_series))
 }
 
 fn render_histograms(n: usize) -> RenderResult {
@@ -777,11 +785,83 @@ fn render_histograms(n: usize) -> RenderResult {
         }
         bound_series.push(b);
     }
-    finish_render(&reg, &preg, &treg, |out| bound_histograms(out, &les, &bound_series))
+    finish_render(&format!("render {n} histograms"), &reg, &preg, &treg, |out| {
+        bound_histograms(out, &les, &bound_series)
+    })
+}
+
+/// One sample line in a form the libraries agree on: labels sorted, `le`/`quantile` and
+/// the value as f64 (OpenMetrics writes `le="1.0"` where text 0.0.4 may write `le="1"`).
+/// Values are compared exactly: the same integers, and sums of the same observations in
+/// the same order, shortest round-trip formatting either way.
+fn canonical_sample(line: &str) -> String {
+    let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("no value: {line:?}"));
+    let value: f64 = value.parse().unwrap_or_else(|_| panic!("bad value: {line:?}"));
+    let (name, labels) = match series.split_once('{') {
+        Some((n, rest)) => (n, rest.strip_suffix('}').unwrap_or_else(|| panic!("bad labels: {line:?}"))),
+        None => (series, ""),
+    };
+    // The fixtures' label values hold no quotes, commas or escapes (render_labels).
+    let mut pairs: Vec<(String, String)> = labels
+        .split(',')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or_else(|| panic!("bad label: {line:?}"));
+            let v = v.trim_matches('"');
+            let v = match k {
+                "le" | "quantile" => format!("{:?}", v.parse::<f64>().unwrap_or_else(|_| panic!("bad {k}: {line:?}"))),
+                _ => v.to_string(),
+            };
+            (k.to_string(), v)
+        })
+        .collect();
+    pairs.sort();
+    let labels: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    format!("{name}{{{}}} {value:?}", labels.join(","))
+}
+
+/// The samples of a render, canonical and sorted; `_created` left out (only OpenMetrics
+/// writers emit it, and it is a timestamp).
+fn canonical_render(body: &[u8]) -> Vec<String> {
+    let text = std::str::from_utf8(body).expect("render is UTF-8");
+    let mut v: Vec<String> = text
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter(|l| !l.split(['{', ' ']).next().unwrap_or("").ends_with("_created"))
+        .map(canonical_sample)
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+/// Before any timing: every library and the lower bound must have rendered the same
+/// samples (names, label sets, values), else the speed comparison compares different work.
+/// Panics, naming the first differences, when they did not.
+fn check_same_series(what: &str, renders: [(&str, &[u8]); 5]) {
+    let (ref_name, ref_body) = renders[0];
+    let reference = canonical_render(ref_body);
+    assert!(!reference.is_empty(), "{what}: {ref_name} rendered no samples");
+    for (name, body) in &renders[1..] {
+        let got = canonical_render(body);
+        if got != reference {
+            let only_ref: Vec<&String> = reference.iter().filter(|s| got.binary_search(s).is_err()).take(3).collect();
+            let only_got: Vec<&String> = got.iter().filter(|s| reference.binary_search(s).is_err()).take(3).collect();
+            panic!(
+                "{what}: {name} rendered other samples than {ref_name} ({} vs {}): only in {ref_name}: {only_ref:?}; only in {name}: {only_got:?}",
+                got.len(),
+                reference.len()
+            );
+        }
+    }
+    println!(
+        "{what}: the same {} samples from ours (text, OpenMetrics), prometheus-client, prometheus and the bound",
+        reference.len()
+    );
 }
 
 /// Times and counts allocations of one full render by each library, reusing its buffer.
 fn finish_render(
+    what: &str,
     reg: &Registry,
     preg: &prometheus_client::registry::Registry,
     treg: &prometheus::Registry,
@@ -811,6 +891,25 @@ fn finish_render(
         }
     };
     let bytes = [ours(Format::Text)(), ours(Format::OpenMetrics)(), client()(), prom()()];
+    {
+        let (mut text_enc, mut om_enc) = (Encoder::new(), Encoder::new());
+        let mut client_buf = String::new();
+        prometheus_client::encoding::text::encode(&mut client_buf, preg).unwrap();
+        let mut prom_buf = Vec::new();
+        prometheus::TextEncoder::new().encode(&treg.gather(), &mut prom_buf).unwrap();
+        let mut bound_buf = Vec::new();
+        bound(&mut bound_buf);
+        check_same_series(
+            what,
+            [
+                ("ours (text)", text_enc.encode(reg, Format::Text)),
+                ("ours (OpenMetrics)", om_enc.encode(reg, Format::OpenMetrics)),
+                ("prometheus-client", client_buf.as_bytes()),
+                ("prometheus", &prom_buf),
+                ("the lower bound", &bound_buf),
+            ],
+        );
+    }
 
     let mut cases: [Timer; 5] = [
         timer({
@@ -947,6 +1046,7 @@ fn main() {
     counter_rows(&mut rows);
     lookup_rows(&mut rows);
     observe_rows(&mut rows);
+    summary_memory_row(&mut rows, &observations());
 
     let r10k = render_counters(10_000);
     render_rows(&mut rows, "10k counters", &r10k, "≤ 0.6 ms (≤ 0.98× client)", 0.6 / 0.61);

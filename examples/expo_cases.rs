@@ -1,8 +1,9 @@
 //! Generates random registries and renders each in both formats, with the expected
 //! samples as JSON, for tests/expo/check.py (promtool + the Python client's parsers).
 //!
-//! The expected values are computed here from what was stored (bucket counts by brute
-//! force over the observations), not read back from the store.
+//! The expected names and values are computed here from what the generator chose (names
+//! and their suffixes, counter integers, bucket counts and quantiles by brute force over
+//! the observations), never read back from the registry or the store.
 //!
 //! Usage: expo_cases OUT_DIR N_CASES [SEED]
 
@@ -64,7 +65,8 @@ struct Expect {
 }
 
 impl Expect {
-    fn sample(&mut self, name: &str, labels: &[(&str, &str)], v: Option<f64>) {
+    /// Starts a sample's JSON up to its value.
+    fn head(&mut self, name: &str, labels: &[(&str, &str)]) {
         if !self.samples.is_empty() {
             self.samples.push(',');
         }
@@ -73,6 +75,19 @@ impl Expect {
             let _ = write!(self.samples, "{}{}:{}", if i > 0 { "," } else { "" }, js(k), js(val));
         }
         self.samples.push_str("},\"value\":");
+    }
+    /// An integer, which check.py compares exactly with the digits written (not as f64).
+    fn sample_int(&mut self, name: &str, labels: &[(&str, &str)], n: u64) {
+        self.head(name, labels);
+        let _ = write!(self.samples, "{n}}}");
+    }
+    /// An estimate within `rel * |x|` of `x`.
+    fn sample_near(&mut self, name: &str, labels: &[(&str, &str)], x: f64, rel: f64) {
+        self.head(name, labels);
+        let _ = write!(self.samples, "{{\"near\":{x:e},\"rel\":{rel:e}}}}}");
+    }
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], v: Option<f64>) {
+        self.head(name, labels);
         match v {
             None => self.samples.push_str("\"any\""),
             Some(x) if x.is_nan() => self.samples.push_str("\"NaN\""),
@@ -158,8 +173,10 @@ fn one_case(r: &mut Rng, out: &str, idx: usize) {
             }
             _ => {}
         }
-        let fam = reg.register(&d).unwrap();
-        let base = fam.base_name().to_string();
+        reg.register(&d).unwrap();
+        // OpenMetrics' family name: a counter's without the `_total` the generator added;
+        // the others' as generated (they end in `_<digit>`, never in a type's suffix).
+        let base = name.strip_suffix("_total").unwrap_or(&name).to_string();
         match t {
             MetricType::Info => {
                 txt.family(&format!("{base}_info"), "gauge", &help);
@@ -191,20 +208,25 @@ fn one_case(r: &mut Rng, out: &str, idx: usize) {
             };
             match &s.value {
                 Value::Counter(c) => {
-                    let v = match r.below(3) {
+                    match r.below(3) {
                         0 => {
-                            c.set_int(r.next() >> 1);
-                            c.get().as_f64()
+                            // Integers up to 2^63, far above 2^53: every digit must survive.
+                            let n = r.next() >> 1;
+                            c.set_int(n);
+                            txt.sample_int(&name, &pairs, n);
+                            om.sample_int(&format!("{base}_total"), &pairs, n);
                         }
                         1 => {
                             let x = (r.next() % 10_000) as f64 / 16.0;
                             s.inc(x).unwrap();
-                            x
+                            txt.sample(&name, &pairs, Some(x));
+                            om.sample(&format!("{base}_total"), &pairs, Some(x));
                         }
-                        _ => 0.0,
-                    };
-                    txt.sample(&name, &pairs, Some(v));
-                    om.sample(&format!("{base}_total"), &pairs, Some(v));
+                        _ => {
+                            txt.sample(&name, &pairs, Some(0.0));
+                            om.sample(&format!("{base}_total"), &pairs, Some(0.0));
+                        }
+                    }
                     om.sample(&format!("{base}_created"), &pairs, None);
                 }
                 Value::Gauge(_) => {
@@ -245,11 +267,13 @@ fn one_case(r: &mut Rng, out: &str, idx: usize) {
                                 if sorted.is_empty() {
                                     e.sample(&name, &lr, Some(f64::NAN));
                                 } else {
-                                    // The estimate is within 1% of this exact value; negative
-                                    // estimates are hidden in OpenMetrics.
+                                    // summary_core's guarantee: within 1 % of the observation
+                                    // of rank floor(q (n-1)) (0 exactly; magnitudes here are
+                                    // 0.01..2000, no collapsed range). Negative estimates are
+                                    // hidden in OpenMetrics; an estimate has its exact's sign.
                                     let exact = sorted[(q * (sorted.len() - 1) as f64) as usize];
                                     if !(is_om && exact < 0.0) {
-                                        e.sample(&name, &lr, None);
+                                        e.sample_near(&name, &lr, exact, 0.01);
                                     }
                                 }
                             }

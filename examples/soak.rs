@@ -367,9 +367,6 @@ fn attacker(ctx: &Ctx) -> u64 {
                 Ok(_) => return fail_with(ctx, format!("attacker: series {label:?} created beyond the limit")),
             }
         }
-        if Error::SeriesLimit.message() != "prom: too many series" {
-            return fail_with(ctx, format!("the limit's message changed: {}", Error::SeriesLimit));
-        }
         if fam.len() != TENANT_LIMIT {
             return fail_with(ctx, format!("attacked family has {} series, limit {TENANT_LIMIT}", fam.len()));
         }
@@ -539,10 +536,17 @@ fn scraper(ctx: &Ctx, port: u16, om: bool, leak_per_scrape: usize) -> ScrapeStat
             _ => bad(format!("{REQ}{series}}}: +Inf bucket {inf:?}, _count {count:?}, previous {last_inf}")),
         }
         if ctx.warm.load(SeqCst) {
-            // Log-uniform values in [VMIN, VMAX]; the sketch is within 1 % of the exact quantile.
+            // Values drawn uniformly from a log-uniform table over [VMIN, VMAX]: the median
+            // is sqrt(VMIN * VMAX). The sketch adds 1 %; the sample median of the window's
+            // N observations is off by about 5.8/sqrt(N) (relative, one sigma: 5 decades
+            // per unit of quantile). The series gets 1/1600 of all observations and the
+            // window holds 3 to 4 s: N = 1,000 at 0.4 M observations/s in all, where a
+            // factor of 2 is 4 sigma; a wrong quantile (p90 is 31x the median, p10 1/31)
+            // is far outside.
+            let median = (VMIN * VMAX).sqrt();
             match sample(text, &q_line) {
-                Some(q) if (VMIN * 0.99..=VMAX * 1.01).contains(&q) => {}
-                q => bad(format!("median of {QUERY} table0/select is {q:?}")),
+                Some(q) if (median / 2.0..=median * 2.0).contains(&q) => {}
+                q => bad(format!("median of {QUERY} table0/select is {q:?}, expected {median:.4} (within 2x)")),
             }
         }
         if sample(text, &tenant_line).is_none() {
@@ -575,22 +579,52 @@ fn scraper(ctx: &Ctx, port: u16, om: bool, leak_per_scrape: usize) -> ScrapeStat
     st
 }
 
-/// Entries in a /proc directory (open fds, threads).
+/// A soak thread whose panic fails the run at once (the sampling loop stops on `failed`);
+/// the thread then ends with `T::default()`.
+fn spawn<T: Default + Send + 'static>(
+    ctx: &Arc<Ctx>,
+    what: &'static str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> thread::JoinHandle<T> {
+    let ctx = ctx.clone();
+    thread::spawn(move || match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(v) => v,
+        Err(p) => {
+            let msg = p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned());
+            ctx.fail(format!("{what} thread panicked: {}", msg.unwrap_or_else(|| "(no message)".into())));
+            T::default()
+        }
+    })
+}
+
+/// A soak thread's result; a panic that escaped `spawn`'s catch fails the run too.
+fn joined<T: Default>(ctx: &Ctx, h: thread::JoinHandle<T>) -> T {
+    h.join().unwrap_or_else(|_| {
+        ctx.fail("a soak thread panicked".into());
+        T::default()
+    })
+}
+
+/// Entries in a /proc directory (open fds, threads). Unreadable is fatal: a count of 0
+/// would pass the fd and thread checks vacuously.
 fn count_dir(path: &str) -> usize {
-    std::fs::read_dir(path).map_or(0, |d| d.count())
+    std::fs::read_dir(path).unwrap_or_else(|e| panic!("soak: cannot read {path}: {e}")).count()
 }
 
 /// Open fds may exceed the warm count by this: at a sample, each scraper may have a
 /// connection open (client and server side) and one more queued.
 const FD_SLACK: usize = 8;
 
-/// Resident set size in bytes, from /proc/self/status.
+/// Resident set size in bytes, from /proc/self/status. Unreadable is fatal: an RSS of 0
+/// would pass the memory checks vacuously.
 fn rss() -> u64 {
-    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_else(|e| panic!("soak: /proc/self/status: {e}"));
     s.lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map_or(0, |kb| kb * 1024)
+        .map(|kb| kb * 1024)
+        .filter(|&b| b > 0)
+        .unwrap_or_else(|| panic!("soak: no VmRSS in /proc/self/status"))
 }
 
 fn rss_bound(warm: u64) -> u64 {
@@ -674,7 +708,7 @@ fn run(args: &Args) -> Result<(), String> {
         .map(|i| {
             let (ctx, t, v) = (ctx.clone(), targets.clone(), values.clone());
             let (seed, leak) = (0x9e37_79b9_7f4a_7c15 ^ ((i as u64 + 1) * 0x1234_5678_9abc), args.leak_per_obs);
-            thread::spawn(move || observer(&ctx, &t, &v, seed, leak))
+            spawn(&ctx.clone(), "observer", move || observer(&ctx, &t, &v, seed, leak))
         })
         .collect();
     let scrapers: Vec<_> = [false, true]
@@ -682,16 +716,16 @@ fn run(args: &Args) -> Result<(), String> {
         .map(|om| {
             let ctx = ctx.clone();
             let leak = args.leak_per_scrape as usize;
-            thread::spawn(move || scraper(&ctx, port, om, leak))
+            spawn(&ctx.clone(), "scraper", move || scraper(&ctx, port, om, leak))
         })
         .collect();
     let att = {
         let ctx = ctx.clone();
-        thread::spawn(move || attacker(&ctx))
+        spawn(&ctx.clone(), "attacker", move || attacker(&ctx))
     };
     let chu = {
         let ctx = ctx.clone();
-        thread::spawn(move || churn(&ctx))
+        spawn(&ctx.clone(), "churn", move || churn(&ctx))
     };
 
     // Sample RSS (sleeping only paces the samples).
@@ -754,12 +788,12 @@ fn run(args: &Args) -> Result<(), String> {
     let (obs_end, scrapes_end, refusals_end) =
         (ctx.obs.load(SeqCst), ctx.scrapes.load(SeqCst), ctx.refusals.load(SeqCst));
     ctx.stop.store(true, SeqCst);
-    let dispatched = observers.into_iter().map(|h| h.join().unwrap_or_default()).fold(Dispatched::default(), |a, d| {
+    let dispatched = observers.into_iter().map(|h| joined(&ctx, h)).fold(Dispatched::default(), |a, d| {
         Dispatched { req: a.req + d.req, size: a.size + d.size, query: a.query + d.query, batch: a.batch + d.batch }
     });
-    let stats: Vec<ScrapeStats> = scrapers.into_iter().map(|h| h.join().unwrap_or_default()).collect();
-    let attempts = att.join().unwrap_or(0);
-    let _ = chu.join();
+    let stats: Vec<ScrapeStats> = scrapers.into_iter().map(|h| joined(&ctx, h)).collect();
+    let attempts = joined(&ctx, att);
+    joined(&ctx, chu);
     srv.stop();
 
     // Every observation landed exactly once.

@@ -251,6 +251,19 @@ fn sample(body: &str, series: &str) -> Option<f64> {
     body.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
 
+/// Series in a text 0.0.4 body, counted from its sample lines: one line per counter or
+/// gauge series, and a histogram series by its `_count` line (its `_bucket` and `_sum`
+/// lines left out). Good for bodies without summaries or gauges named `*_sum`/`*_bucket`.
+fn series_in(body: &str) -> usize {
+    let head_end = body.find("\r\n\r\n").map_or(0, |i| i + 4);
+    body[head_end..]
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| l.split(['{', ' ']).next().unwrap())
+        .filter(|name| !name.ends_with("_bucket") && !name.ends_with("_sum"))
+        .count()
+}
+
 #[test]
 fn refusals_show_in_the_scrape_and_refused_series_do_not() {
     let reg = Arc::new(Registry::new());
@@ -259,6 +272,8 @@ fn refusals_show_in_the_scrape_and_refused_series_do_not() {
     let srv = Server::start(cfg, reg.clone(), None).unwrap();
     let body = scrape(srv.local_port());
     assert_eq!(sample(&body, "qprom_series_limit_hits_total"), Some(0.0));
+    let series0 = sample(&body, "qprom_series").expect("qprom_series present");
+    assert_eq!(series0, series_in(&body) as f64, "as many as the scrape shows");
     for i in 0..10 {
         let r = reg.get_or_create("tenant_requests_total", &[format!("t{i}")], None);
         assert_eq!(r.is_ok(), i < 3, "tenant {i}");
@@ -267,6 +282,7 @@ fn refusals_show_in_the_scrape_and_refused_series_do_not() {
     assert_eq!(sample(&body, "qprom_series_limit_hits_total"), Some(7.0));
     assert_eq!(sample(&body, "tenant_requests_total{tenant=\"t2\"}"), Some(0.0));
     assert!(!body.contains("tenant=\"t3\""), "a refused series is never exposed");
-    assert_eq!(sample(&body, "qprom_series"), Some(reg.counts().1 as f64));
+    assert_eq!(sample(&body, "qprom_series"), Some(series0 + 3.0), "10 attempts, 3 accepted");
+    assert_eq!(series_in(&body), series0 as usize + 3);
     srv.stop();
 }

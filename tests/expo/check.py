@@ -13,7 +13,10 @@ Expected JSON:
   {"samples":  [{"name": "x_total", "labels": {"a": "v"}, "value": 1.5}, ...],
    "families": [{"name": "x", "type": "counter", "help": "...", "unit": "..."}]}
   value: a JSON number, or "+Inf", "-Inf", "NaN", or "any" (only presence is
-  checked).  labels defaults to {}.  In families only "name" is required;
+  checked), or {"near": x, "rel": r} (within r*|x| of x: estimates such as
+  summary quantiles).  A JSON integer (no fraction, no exponent) is compared
+  exactly with the integer written in the exposition, not as float64, so that
+  counters above 2^53 are checked to the last digit.  labels defaults to {}.  In families only "name" is required;
   "type", "help" and "unit" are checked when present ("unit" only for .om).
 
 Names in the JSON are *literal*: exactly what is written in the exposition.
@@ -39,7 +42,8 @@ Checks, per case (all problems are printed, then the case fails):
            families in 0.0.4, which both parsers otherwise accept).
         6. Samples: the set of (name, labels) parsed equals the set expected,
            each exactly once; values equal as float64 (NaN == NaN, "any"
-           matches anything; timestamps and exemplars are ignored).
+           matches anything, "near" within its error, integers exactly as
+           written; timestamps and exemplars are ignored).
         7. Families: each expected family is present once, with equal type,
            help (and unit).  Help is compared after passing the expected help
            through the same parser (escaped the canonical way), because both
@@ -118,9 +122,19 @@ def fmt_labels(labels):
                           for k, v in sorted(labels.items())) + "}"
 
 
+class Near:
+    """An estimate: within rel * |x| of x."""
+
+    def __init__(self, x, rel):
+        self.x, self.rel = x, rel
+
+    def __repr__(self):
+        return f"{self.x!r} within {self.rel:g} relative"
+
+
 def fmt_value(v):
-    if isinstance(v, str):
-        return v
+    if isinstance(v, (str, Near, int)):
+        return str(v)
     if isinstance(v, float):
         if math.isnan(v):
             return "NaN"
@@ -133,19 +147,30 @@ def fmt_value(v):
 def expected_value(v, where):
     if isinstance(v, bool):
         raise CaseError(f"{where}: value must be a number or string, got {v!r}")
-    if isinstance(v, (int, float)):
-        return float(v)
+    if isinstance(v, int):
+        return v
+    if isinstance(v, float):
+        return v
+    if isinstance(v, dict) and set(v) == {"near", "rel"} and \
+            all(isinstance(v[k], (int, float)) and not isinstance(v[k], bool) for k in v):
+        return Near(float(v["near"]), float(v["rel"]))
     if v == "any":
         return "any"
     if v in ("+Inf", "-Inf", "NaN"):
         return float(v)
-    raise CaseError(f"{where}: bad value {v!r} (number, '+Inf', '-Inf', 'NaN' or 'any')")
+    raise CaseError(f"{where}: bad value {v!r} (number, '+Inf', '-Inf', 'NaN', 'any' "
+                    "or {'near': x, 'rel': r})")
 
 
-def values_equal(want, got):
-    if want == "any":
+def values_equal(want, got, raw):
+    """raw: the value as written on the sample's line."""
+    if isinstance(want, str) and want == "any":
         return True
+    if isinstance(want, int):
+        return re.fullmatch(r"[+-]?[0-9]+", raw) is not None and int(raw) == want
     got = float(got)
+    if isinstance(want, Near):
+        return math.isfinite(got) and abs(got - want.x) <= want.rel * abs(want.x)
     if math.isnan(want):
         return math.isnan(got)
     return want == got
@@ -297,12 +322,15 @@ def check_case(expo, fmt, promtool_result=None):
         return problems, notes
 
     # Sample lines vs parsed samples.
-    n_lines = sum(1 for line in text.split("\n")
-                  if line.strip() and not line.lstrip().startswith("#"))
+    lines = [line for line in text.split("\n") if line.strip() and not line.lstrip().startswith("#")]
+    n_lines = len(lines)
     n_parsed = sum(len(f[4]) for f in families)
     if n_lines != n_parsed:
         problems.append(f"{n_lines} sample lines but the parser returned {n_parsed} samples "
                         "(repeated series are dropped by the OpenMetrics parser)")
+    # The value as written, per parsed sample: both parsers return samples in line order,
+    # and qprom writes no timestamps or exemplars, so it is a line's last field.
+    raws = [line.rsplit(" ", 1)[-1] for line in lines] if n_lines == n_parsed else [None] * n_parsed
 
     # Families.
     by_name = {}
@@ -333,9 +361,19 @@ def check_case(expo, fmt, promtool_result=None):
 
     # Samples.
     got = {}
+    raw_of = iter(raws)
     for fam in families:
         for name, labels, value in fam[4]:
-            got.setdefault((name, tuple(sorted(labels.items()))), []).append((fam[0], value))
+            raw = next(raw_of)
+            try:
+                as_written = float(raw) if raw is not None else None
+            except ValueError:
+                as_written = None
+            if raw is not None and (as_written is None or not values_equal(as_written, value, raw)):
+                problems.append(f"sample {name}{fmt_labels(labels)}: the parser's value {fmt_value(value)} "
+                                f"is not the line's {raw} (samples out of line order?)")
+                raw = None
+            got.setdefault((name, tuple(sorted(labels.items()))), []).append((fam[0], value, raw))
     for key, want in want_samples.items():
         label = key[0] + fmt_labels(dict(key[1]))
         if key not in got:
@@ -346,9 +384,12 @@ def check_case(expo, fmt, promtool_result=None):
         hits = got[key]
         if len(hits) > 1:
             problems.append(f"sample {label}: present {len(hits)} times")
-        if not values_equal(want, hits[0][1]):
+        if isinstance(want, int) and hits[0][2] is None:
+            problems.append(f"sample {label}: value expected exactly {want}, but the line it came "
+                            "from is not known")
+        elif not values_equal(want, hits[0][1], hits[0][2] or ""):
             problems.append(f"sample {label}: value expected {fmt_value(want)}, "
-                            f"got {fmt_value(hits[0][1])}")
+                            f"got {hits[0][2] if isinstance(want, int) else fmt_value(hits[0][1])}")
     for key, hits in got.items():
         if key not in want_samples:
             label = key[0] + fmt_labels(dict(key[1]))

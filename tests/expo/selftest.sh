@@ -17,7 +17,9 @@ DIR=tests/expo/selftest
 EXPECT='
 wrong_value.txt|value expected 1.25, got 1.5
 wrong_value.om|value expected 1.25, got 1.5
-nan_vs_number.om|value expected 0.0, got NaN
+nan_vs_number.om|value expected 0, got NaN
+big_int_inexact.txt|value expected 9007199254740993, got 9007199254740992
+quantile_outside_error.om|value expected 1.0 within 0.02 relative, got 1.0202
 missing_sample.txt|sample g{a="y"}: missing
 missing_sample.om|sample g{a="y"}: missing
 unexpected_sample.txt|sample g{a="y"}: unexpected

@@ -363,7 +363,11 @@ def test_user_and_function_families(q, ext):
     for h in ("sync", "async"):
         for f in ("getTrades", ".u.upd"):
             assert f'{fe}{{handler="{h}",function="{f}"}}' in s
-    c0 = sample(ext, q, f'{fd}_count{{handler="sync",function="getTrades"}}')
+    keys = [f'{ud}_count{{handler="sync",user="alice"}}', f'{ud}_sum{{handler="sync",user="alice"}}',
+            f'{ue}{{handler="sync",user="alice"}}', f'{ud}_count{{handler="async",user="bob"}}',
+            f'{fd}_count{{handler="sync",function="getTrades"}}', f'{fe}{{handler="sync",function="getTrades"}}',
+            f'{fd}_count{{handler="async",function=".u.upd"}}']
+    before = {k: float(s.get(k, 0)) for k in keys}    # the families outlive tests: deltas
     with no_leak(q):
         rex(ext, q, "pg", t0=q_now(q, ago=0.2), user=q.s("alice"), fn=q.s("getTrades"))
         rex(ext, q, "pg", failed=True, user=q.s("alice"), fn=q.s("getTrades"))
@@ -372,14 +376,12 @@ def test_user_and_function_families(q, ext):
         rex(ext, q, "pg", user=q.s("alice"), fn=q.string(b"getTrades"))   # a string is no call
         rex(ext, q, "ts", user=q.s("alice"))                                # no user for the timer
     s = samples(ext, q)
-    assert float(s[f'{ud}_count{{handler="sync",user="alice"}}']) >= 4
-    assert float(s[f'{ud}_sum{{handler="sync",user="alice"}}']) >= 0.2
-    assert float(s[f'{ue}{{handler="sync",user="alice"}}']) >= 1
-    assert float(s[f'{ud}_count{{handler="async",user="bob"}}']) >= 1
+    delta = {k: float(s[k]) - before[k] for k in keys}
+    # alice: 4 sync requests (one failed), the timer has no user; bob: 1 async;
+    # getTrades: 2 sync calls by name (one failed), .u.upd: 1 async
+    assert [delta[k] for k in keys if "_sum" not in k] == [4, 1, 1, 2, 1, 1]
+    assert 0.2 <= delta[keys[1]] < 0.2 + 5, "one request started 0.2 s ago, the rest just now"
     assert f'{ud}_count{{handler="timer",user="alice"}}' not in s
-    assert float(s[f'{fd}_count{{handler="sync",function="getTrades"}}']) == c0 + 2
-    assert float(s[f'{fe}{{handler="sync",function="getTrades"}}']) >= 1
-    assert float(s[f'{fd}_count{{handler="async",function=".u.upd"}}']) >= 1
     assert not any('function="notListed"' in k for k in s)
 
 
@@ -412,6 +414,9 @@ def test_concurrent_requests_keep_in_flight_exact(q, ext):
     sync = q.s("sync")
     n0 = get(ext, q, "kdb_requests_total", sync)
     g0 = get(ext, q, "kdb_requests_in_flight", sync)
+    ukey = 'kdb_user_request_duration_seconds_count{{handler="sync",user="user{}"}}'
+    s = samples(ext, q)
+    u0 = [float(s.get(ukey.format(i), 0)) for i in range(4)]
     rounds = 500
     failures = []
 
@@ -435,8 +440,7 @@ def test_concurrent_requests_keep_in_flight_exact(q, ext):
     assert get(ext, q, "kdb_requests_total", sync) == n0 + 4 * rounds
     assert get(ext, q, "kdb_requests_in_flight", sync) == g0
     s = samples(ext, q)
-    for i in range(4):
-        assert float(s[f'kdb_user_request_duration_seconds_count{{handler="sync",user="user{i}"}}']) >= rounds
+    assert [float(s[ukey.format(i)]) - u0[i] for i in range(4)] == [rounds] * 4
     ext.call("qprom_middleware", q.identity())
 
 

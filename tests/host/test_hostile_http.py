@@ -271,28 +271,33 @@ def test_request_head_limit_boundary(spawn, shared, limit):
 
 NUL = b"\x00"
 MALFORMED = {
-    # name: (bytes, allowed statuses; None = closed without a response). A head that
-    # never ends is cut off at the timeout: a close, or 408 Request Timeout, or 400.
+    # name: (bytes, {the one outcome}; None = closed without a response). The listener is
+    # deterministic, so each case is pinned to what it does; where the RFCs would allow
+    # another answer the comment says so. A head that never ends is closed at the timeout
+    # (408 or 400 would be allowed too).
     "garbage_line": (b"GARBAGE\r\n\r\n", {400}),
     "all_byte_values": (bytes(range(256)) + b"\r\n\r\n", {400}),
     "binary_no_terminator": (bytes((i * 37 + 11) % 256 for i in range(1000)).replace(b"\n", b"x"),
-                             {400, 408, 431, None}),
+                             {None}),
     "nul_in_method": (b"G" + NUL + b"T /metrics HTTP/1.1\r\n" + H + b"\r\n", {400}),
     "nul_in_target": (b"GET /metr" + NUL + b"ics HTTP/1.1\r\n" + H + b"\r\n", {400}),
     "nul_in_header_name": (b"GET /metrics HTTP/1.1\r\nX-" + NUL + b": v\r\n\r\n", {400}),
-    # RFC 9110 5.5: reject, or replace NUL with SP (then an unknown header is ignored)
-    "nul_in_header_value": (b"GET /metrics HTTP/1.1\r\nX-A: a" + NUL + b"b\r\n\r\n", {200, 400}),
+    # RFC 9110 5.5: reject, or replace NUL with SP (then an unknown header is ignored):
+    # the listener ignores the unknown header
+    "nul_in_header_value": (b"GET /metrics HTTP/1.1\r\nX-A: a" + NUL + b"b\r\n\r\n", {200}),
     "only_nuls": (NUL * 600 + b"\r\n\r\n", {400}),
     "missing_version": (b"GET /metrics\r\n" + H + b"\r\n", {400}),
-    "http09_one_line": (b"GET /metrics\r\n", {400, 408, None}),
+    "http09_one_line": (b"GET /metrics\r\n", {None}),
     "http2_preface": (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", {505}),
     "http3_version": (b"GET /metrics HTTP/3.0\r\n" + H + b"\r\n", {505}),
     "lowercase_version": (b"GET /metrics http/1.1\r\n" + H + b"\r\n", {400}),
     "version_suffix": (b"GET /metrics HTTP/1.1x\r\n" + H + b"\r\n", {400}),
-    # RFC 9112 2.2: a recipient MAY take a lone LF as a line terminator
-    "lone_lf": (b"GET /metrics HTTP/1.1\nHost: x\n\n", {200, 400}),
-    "bare_cr": (b"GET /metrics HTTP/1.1\rHost: x\r\r", {400, 408, None}),
-    "leading_empty_line": (b"\r\nGET /metrics HTTP/1.1\r\n" + H + b"\r\n", {200, 400}),
+    # RFC 9112 2.2: a recipient MAY take a lone LF as a line terminator (it does)
+    "lone_lf": (b"GET /metrics HTTP/1.1\nHost: x\n\n", {200}),
+    "bare_cr": (b"GET /metrics HTTP/1.1\rHost: x\r\r", {None}),
+    # RFC 9112 2.2: a server SHOULD ignore one empty line before the request line; this
+    # one refuses it
+    "leading_empty_line": (b"\r\nGET /metrics HTTP/1.1\r\n" + H + b"\r\n", {400}),
     "empty_head": (b"\r\n\r\n", {400}),
     "header_without_colon": (b"GET /metrics HTTP/1.1\r\nno colon here\r\n\r\n", {400}),
     "space_before_colon": (b"GET /metrics HTTP/1.1\r\nHost : x\r\n\r\n", {400}),
@@ -308,9 +313,9 @@ MALFORMED = {
     "content_length_negative": (b"GET /metrics HTTP/1.1\r\nContent-Length: -1\r\n\r\n", {400}),
     "content_length_text": (b"GET /metrics HTTP/1.1\r\nContent-Length: abc\r\n\r\n", {400}),
     "content_length_overflow": (b"GET /metrics HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n",
-                                {400, 413}),
-    "tls_client_hello": (bytes.fromhex("160301003a0100003603035a5b") + b"\x00" * 40, {400, 408, None}),
-    "connect_and_half_close": (b"", {400, 408, None}),
+                                {400}),
+    "tls_client_hello": (bytes.fromhex("160301003a0100003603035a5b") + b"\x00" * 40, {None}),
+    "connect_and_half_close": (b"", {None}),
 }
 
 
@@ -605,6 +610,9 @@ def test_clients_disconnecting_mid_response(spawn):
     print(f"disconnects: client-side errors {len(errors)} {errors[:3]}; the listener answered "
           f"{served:.0f} of 300 with 200 ({after}); child fds max {max_fds} (baseline "
           f"{c.baseline['fds']}), threads max {max_threads} (baseline {c.baseline['threads']})")
+    # the scenario happened: the listener answered some of them with the whole body, which
+    # no client read (at most 100 bytes), so those writes ran into closed or reset sockets
+    assert served >= 1, after
     assert max_threads <= c.baseline["threads"]
     assert max_fds <= c.baseline["fds"] + DEFAULT_MAX_CONNECTIONS + FD_SLACK
     assert_survived(c)

@@ -305,11 +305,17 @@ def test_bad_settings_types(q, qprom, pki):
         "connections 1..65536)", "prom: wrong type for a configuration key"]
 
 
-def test_bad_hash_is_refused(q, qprom):
+@pytest.mark.parametrize("password,msg", [
+    ("plaintext", "prom: basic auth password must be a bcrypt hash ($2a$, $2b$ or $2y$, 60 characters)"),
+    ("cost 03", "prom: basic auth bcrypt cost must be 04 to 31"),   # a real hash, cost set to 03
+])
+def test_bad_hash_is_refused(q, qprom, password, msg):
+    if password == "cost 03":
+        h = bcrypt_hash(PASSWORD)                                    # $2b$04$<salt><digest>
+        password = h[:4] + "03" + h[6:]
     with pytest.raises(QError) as e:
-        start(q, qprom, basicAuthUsers=users_dict(q, {USER: "plaintext"}))
-    assert str(e.value).startswith("prom: ")
-    assert "bcrypt" in str(e.value) or "hash" in str(e.value)
+        start(q, qprom, basicAuthUsers=users_dict(q, {USER: password}))
+    assert str(e.value) == msg
 
 
 @pytest.mark.skipif(not PROMETHEUS.exists(), reason=f"{PROMETHEUS} missing")
