@@ -53,7 +53,7 @@ def test_promtool_check_config():
 @needs_promtool
 def test_promtool_check_rules():
     out = _promtool("check", "rules", "alerts.yml")
-    assert "SUCCESS: 7 rules found" in out, out
+    assert "SUCCESS: 8 rules found" in out, out
 
 
 @needs_promtool
@@ -198,12 +198,12 @@ def test_dashboard_and_alert_queries_on_live_data(q, fed_listener, prometheus_wi
     names = {r["name"] for r in rs}
     assert names == {"KdbProcessDown", "KdbHeapNearLimit", "KdbHeapHighNoLimit",
                      "KdbHandlerErrorRatioHigh", "KdbHandlerSlowP99", "QpromPollTimeouts",
-                     "KdbOutputQueueGrowing"}, names
+                     "KdbOutputQueueGrowing", "QpromSeriesLimitHit"}, names
     for r in rs:
         assert r["type"] == "alerting" and r["health"] == "ok", r
         api.query(r["query"])
         q.poll(0)
     # the process is up and its heap (64 MiB) is far from -w (1 GiB) and physical (16 GiB)
     state = {r["name"]: r["state"] for r in rs}
-    for name in ("KdbProcessDown", "KdbHeapNearLimit", "KdbHeapHighNoLimit"):
+    for name in ("KdbProcessDown", "KdbHeapNearLimit", "KdbHeapHighNoLimit", "QpromSeriesLimitHit"):
         assert state[name] == "inactive", (name, state)
