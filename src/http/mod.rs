@@ -731,8 +731,9 @@ fn scrape(
     if let Some(p) = &sh.process {
         p.update();
     }
-    let _ = sh.m.series.set(sh.registry.counts().1 as f64);
+    // Hits first: a family's first scrape adds its hits series, which qprom_series counts.
     sh.m.limit_hits(&sh.registry);
+    let _ = sh.m.series.set(sh.registry.counts().1 as f64);
     let mut body = enc.encode(&sh.registry, req.format);
     let mut extra: &[(&str, &str)] = &vary;
     let gzipped = [vary[0], ("Content-Encoding", "gzip")];
