@@ -16,11 +16,12 @@
 //!   with and without gzip. Every answer must be a 200 with the right headers and a body
 //!   that passes sanity checks (a histogram's `+Inf` bucket equals its `_count` and never
 //!   goes down, summary quantiles are in the observed range once warm, no refused series
-//!   ever appears, `qprom_series_limit_hits_total` agrees with the attacker's count).
+//!   ever appears, `qprom_series_limit_hits_total{family}` agrees with the attacker's
+//!   count for the attacked family and is 0 for the others).
 //! - 1 attacker thread creating new label values on a family limited to 64 series, as
 //!   fast as it can: every attempt must fail with exactly `prom: too many series`, the
-//!   family must stay at 64 series, the registry's limit-hit count must equal the number
-//!   of refusals, and the family's existing series must keep working.
+//!   family must stay at 64 series, its limit-hit count (and the registry's total) must
+//!   equal the number of refusals, and the family's existing series must keep working.
 //! - 1 churn thread creating and deleting histogram series (at most 257 live) to exercise
 //!   slot reuse: a deleted series' handle must stop working at once.
 //!
@@ -371,9 +372,13 @@ fn attacker(ctx: &Ctx) -> u64 {
             return fail_with(ctx, format!("attacked family has {} series, limit {TENANT_LIMIT}", fam.len()));
         }
         // Nothing else hits a limit, and the attacker counts after the registry did.
-        let (hits, mine) = (ctx.reg.series_limit_hits(), ctx.refusals.load(SeqCst));
+        let (hits, mine) = (fam.series_limit_hits(), ctx.refusals.load(SeqCst));
         if hits != mine {
-            return fail_with(ctx, format!("registry counted {hits} limit hits, the attacker saw {mine} refusals"));
+            return fail_with(ctx, format!("the family counted {hits} limit hits, the attacker saw {mine} refusals"));
+        }
+        let total = ctx.reg.series_limit_hits();
+        if total != mine {
+            return fail_with(ctx, format!("the registry counted {total} limit hits, the attacker saw {mine} refusals"));
         }
         // The family's existing series keep working.
         let t = format!("t{}", n % TENANT_LIMIT as u64);
@@ -481,7 +486,8 @@ fn scraper(ctx: &Ctx, port: u16, om: bool, leak_per_scrape: usize) -> ScrapeStat
     let count_line = format!("\n{REQ}_count{series}}} ");
     let q_line = format!("\n{QUERY}{{table=\"table0\",kind=\"select\",quantile=\"0.5\"}} ");
     let tenant_line = format!("\n{TENANT}{{tenant=\"t0\"}} ");
-    let hits_line = "\nqprom_series_limit_hits_total ";
+    let hits_line = format!("\nqprom_series_limit_hits_total{{family=\"{TENANT}\"}} ");
+    let calm_hits_line = format!("\nqprom_series_limit_hits_total{{family=\"{REQ}\"}} ");
     let mut last_inf = 0.0;
     let mut i = 0u64;
     while !ctx.stop.load(Relaxed) {
@@ -556,9 +562,12 @@ fn scraper(ctx: &Ctx, port: u16, om: bool, leak_per_scrape: usize) -> ScrapeStat
             bad("a refused tenant series is exposed".into());
         }
         // The registry counts a refusal before the attacker does: at most one ahead.
-        match sample(text, hits_line) {
+        match sample(text, &hits_line) {
             Some(h) if before as f64 <= h && h <= (after + 1) as f64 => {}
-            h => bad(format!("qprom_series_limit_hits_total {h:?}, attacker saw {before}..{after}")),
+            h => bad(format!("qprom_series_limit_hits_total{{family={TENANT:?}}} {h:?}, attacker saw {before}..{after}")),
+        }
+        if sample(text, &calm_hits_line) != Some(0.0) {
+            bad(format!("{REQ} (never refused): {:?}", sample(text, &calm_hits_line)));
         }
         if om != text.ends_with("# EOF\n") {
             bad("# EOF present iff OpenMetrics".into());
@@ -819,8 +828,9 @@ fn run(args: &Args) -> Result<(), String> {
         }
     }
     let refusals = ctx.refusals.load(SeqCst);
-    if reg.series_limit_hits() != refusals {
-        ctx.fail(format!("limit hits {} != refusals {refusals}", reg.series_limit_hits()));
+    let tenant_hits = reg.family(TENANT).map_or(0, |f| f.series_limit_hits());
+    if tenant_hits != refusals || reg.series_limit_hits() != refusals {
+        ctx.fail(format!("limit hits {tenant_hits} (registry {}) != refusals {refusals}", reg.series_limit_hits()));
     }
     if !ctx.failed.load(SeqCst) && (refusals == 0 || attempts == 0) {
         ctx.fail("the attacker made no attempts".into());

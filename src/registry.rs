@@ -56,6 +56,9 @@ pub struct Family {
     label_names: Box<[Box<str>]>,
     params: Params,
     series_limit: usize,
+    /// New series refused by `series_limit`: one relaxed add on the refusal path, per
+    /// family so that the listener can say which family is being flooded.
+    limit_hits: AtomicU64,
     table: RwLock<Table>,
 }
 
@@ -209,6 +212,10 @@ impl Family {
     pub fn series_limit(&self) -> usize {
         self.series_limit
     }
+    /// How many series creations this family's limit refused.
+    pub fn series_limit_hits(&self) -> u64 {
+        self.limit_hits.load(Relaxed)
+    }
     pub fn len(&self) -> usize {
         self.table.read().list.len()
     }
@@ -341,7 +348,6 @@ pub struct Registry {
     families: RwLock<Families>,
     slab: RwLock<Slab>,
     default_limit: AtomicUsize,
-    limit_hits: AtomicU64,
 }
 
 impl Default for Registry {
@@ -356,7 +362,6 @@ impl Registry {
             families: RwLock::new(Families::default()),
             slab: RwLock::new(Slab::default()),
             default_limit: AtomicUsize::new(DEFAULT_SERIES_LIMIT),
-            limit_hits: AtomicU64::new(0),
         }
     }
 
@@ -373,9 +378,10 @@ impl Registry {
         self.default_limit.load(Relaxed)
     }
 
-    /// How many series creations were refused by a family's limit.
+    /// How many series creations the limits of the registered families refused (an
+    /// unregistered family takes its count with it).
     pub fn series_limit_hits(&self) -> u64 {
-        self.limit_hits.load(Relaxed)
+        self.families.read().by_name.values().map(|f| f.series_limit_hits()).sum()
     }
 
     /// Registers a family. Registering the same name again with the same type and label
@@ -463,6 +469,7 @@ impl Registry {
             label_names: d.label_names.iter().map(|s| Box::<str>::from(*s)).collect(),
             params,
             series_limit: limit,
+            limit_hits: AtomicU64::new(0),
             table: RwLock::new(Table::default()),
         });
         if d.label_names.is_empty() {
@@ -540,7 +547,7 @@ impl Registry {
             // Refused under the read lock: a cardinality flood must not queue writers
             // in front of every scrape and lookup of the family.
             if t.list.len() >= fam.series_limit {
-                self.limit_hits.fetch_add(1, Relaxed);
+                fam.limit_hits.fetch_add(1, Relaxed);
                 return Err(Error::SeriesLimit);
             }
         }
@@ -560,7 +567,7 @@ impl Registry {
             return Ok(t.list[i].clone());
         }
         if t.list.len() >= fam.series_limit {
-            self.limit_hits.fetch_add(1, Relaxed);
+            fam.limit_hits.fetch_add(1, Relaxed);
             return Err(Error::SeriesLimit);
         }
         let mut label_text = String::new();

@@ -128,42 +128,23 @@ fn valid_target(t: &str) -> Result<(&str, u16)> {
     Ok((host, port))
 }
 
-fn json_string(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
-
 /// The file_sd document: one target group with these labels (checked: valid names, not
-/// `__`-reserved, no duplicates).
+/// `__`-reserved, no duplicates). Keys come out sorted (serde_json's map), which file_sd
+/// does not mind.
 pub fn sd_json(target: &str, labels: &[(&str, &str)]) -> Result<String> {
     valid_target(target)?;
-    let mut out = String::from("[{\"targets\":[");
-    json_string(&mut out, target);
-    out.push_str("],\"labels\":{");
+    let mut map = serde_json::Map::new();
     for (i, (n, v)) in labels.iter().enumerate() {
         valid_label_name(n)?;
         if labels[..i].iter().any(|(m, _)| m == n) {
             return Err(Error::DuplicateLabelName);
         }
-        if i > 0 {
-            out.push(',');
-        }
-        json_string(&mut out, n);
-        out.push(':');
-        json_string(&mut out, v);
+        map.insert((*n).into(), (*v).into());
     }
-    out.push_str("}}]\n");
+    let doc = serde_json::json!([{ "targets": [target], "labels": map }]);
+    // Serialising a Value of strings cannot fail (no maps with non-string keys, no I/O).
+    let mut out = doc.to_string();
+    out.push('\n');
     Ok(out)
 }
 
@@ -246,9 +227,20 @@ mod tests {
     }
 
     #[test]
+    fn sd_documents_read_back_as_written() {
+        let every: String = (0u32..0x80).filter_map(char::from_u32).chain("é\u{2028}😀".chars()).collect();
+        let j = sd_json("[::1]:9", &[("a", every.as_str()), ("b", "")]).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&j).unwrap();
+        assert_eq!(v[0]["labels"]["a"], every.as_str());
+        assert_eq!(v[0]["labels"]["b"], "");
+        assert_eq!(v[0]["targets"], serde_json::json!(["[::1]:9"]));
+        assert_eq!(v.as_array().map(Vec::len), Some(1));
+    }
+
+    #[test]
     fn sd_documents() {
-        let j = sd_json("h:9", &[("job", "kdb"), ("name", "a\"b\\c\n")]).unwrap();
-        assert_eq!(j, "[{\"targets\":[\"h:9\"],\"labels\":{\"job\":\"kdb\",\"name\":\"a\\\"b\\\\c\\n\"}}]\n");
+        let j = sd_json("h:9", &[("name", "a\"b\\c\n\u{1}é"), ("job", "kdb")]).unwrap();
+        assert_eq!(j, "[{\"labels\":{\"job\":\"kdb\",\"name\":\"a\\\"b\\\\c\\n\\u0001é\"},\"targets\":[\"h:9\"]}]\n");
         assert_eq!(sd_json("h:9", &[("__x", "1")]), Err(Error::ReservedLabelName));
         assert_eq!(sd_json("h:9", &[("1x", "1")]), Err(Error::InvalidLabelName));
         assert_eq!(sd_json("h:9", &[("a", "1"), ("a", "2")]), Err(Error::DuplicateLabelName));

@@ -1,5 +1,5 @@
 //! Cardinality limits: creating a series beyond a family's limit fails with one clear
-//! error, is counted (in the registry and in `qprom_series_limit_hits_total`), changes
+//! error, is counted (by its family, and in `qprom_series_limit_hits_total{family}`), changes
 //! nothing else, and costs no memory however often it is tried. (tests/registry.rs has
 //! the basic refusal; `examples/soak.rs` has the same under load with scrapes.)
 //!
@@ -75,7 +75,8 @@ fn a_million_new_label_sets_stay_at_the_limit_counted_and_free() {
         assert_eq!(e.message(), "prom: too many series");
     }
     let rss_end = rss();
-    assert_eq!(reg.series_limit_hits(), ATTEMPTS, "every refusal counted, once");
+    assert_eq!(fam.series_limit_hits(), ATTEMPTS, "every refusal counted, once");
+    assert_eq!(reg.series_limit_hits(), ATTEMPTS, "the registry's total is the families' sum");
     assert_eq!(fam.len(), LIMIT);
     assert_eq!(reg.counts(), before, "nothing else changed");
     assert_eq!(fam.get(&["attacker7", "/x"]).unwrap_err(), Error::UnknownSeries, "refusals leave no trace");
@@ -84,12 +85,12 @@ fn a_million_new_label_sets_stay_at_the_limit_counted_and_free() {
     fam.for_each_series(|s| total += s.get());
     assert_eq!(total, LIMIT as f64);
     reg.get_or_create("req_total", &["u3", "/"], None).unwrap().inc(1.0).unwrap();
-    assert_eq!(reg.series_limit_hits(), ATTEMPTS, "using an existing series is not a hit");
+    assert_eq!(fam.series_limit_hits(), ATTEMPTS, "using an existing series is not a hit");
     // Room made by a removal is taken by exactly one new series.
     reg.remove_series("req_total", &["u0", "/"]).unwrap();
     reg.get_or_create("req_total", &["late", "/"], None).unwrap();
     assert_eq!(reg.get_or_create("req_total", &["later", "/"], None).unwrap_err(), Error::SeriesLimit);
-    assert_eq!(reg.series_limit_hits(), ATTEMPTS + 1);
+    assert_eq!(fam.series_limit_hits(), ATTEMPTS + 1);
     println!(
         "RSS after {WARM} refusals {} KiB, after {ATTEMPTS} {} KiB (delta {} KiB, at most {} KiB)",
         rss_warm >> 10,
@@ -177,8 +178,9 @@ fn concurrent_creators_get_exactly_the_limit() {
     let (created, refused) = threads.into_iter().map(|h| h.join().unwrap()).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
     assert_eq!(created, LIMIT as u64);
     assert_eq!(refused, THREADS * EACH - LIMIT as u64);
-    assert_eq!(reg.series_limit_hits(), refused);
     let fam = reg.family("c_total").unwrap();
+    assert_eq!(fam.series_limit_hits(), refused, "racing refusals all counted");
+    assert_eq!(reg.series_limit_hits(), refused);
     assert_eq!(fam.len(), LIMIT);
     let mut total = 0.0;
     fam.for_each_series(|s| total += s.get());
@@ -199,13 +201,15 @@ fn limits_are_per_family_and_only_refusals_count() {
         reg.get_or_create("b", &[k], None).unwrap().observe(1.0).unwrap();
     }
     assert_eq!(reg.get_or_create("b", &["w"], None).unwrap_err(), Error::SeriesLimit);
-    assert_eq!(reg.series_limit_hits(), 2, "hits are counted across families");
+    let hits = |name: &str| reg.family(name).unwrap().series_limit_hits();
+    assert_eq!((hits("a"), hits("b")), (1, 1), "each family counts its own refusals");
+    assert_eq!(reg.series_limit_hits(), 2, "hits are summed across families");
     // Other errors on a full family are not limit hits, and report themselves.
     assert_eq!(reg.get_or_create("a", &["z", "extra"], None).unwrap_err(), Error::LabelCount);
     assert_eq!(reg.get_or_create("nope", &["z"], None).unwrap_err(), Error::UnknownMetric);
     assert_eq!(reg.family("a").unwrap().get(&["z"]).unwrap_err(), Error::UnknownSeries);
     reg.get_or_create("a", &["x"], None).unwrap().set(3.0).unwrap();
-    assert_eq!(reg.series_limit_hits(), 2);
+    assert_eq!((hits("a"), hits("b")), (1, 1));
     assert_eq!(reg.counts().1, 5);
 }
 
@@ -230,6 +234,7 @@ fn default_limit_and_registry_wide_default() {
     reg.get_or_create("e", &["1"], None).unwrap();
     reg.get_or_create("e", &["2"], None).unwrap();
     assert_eq!(reg.get_or_create("e", &["3"], None).unwrap_err(), Error::SeriesLimit);
+    assert_eq!((fam.series_limit_hits(), reg.family("e").unwrap().series_limit_hits()), (1, 1));
     assert_eq!(reg.series_limit_hits(), 2);
     let mut d = FamilyDesc::new("f", MetricType::Gauge, "", &["k"]);
     d.series_limit = Some(0);
@@ -270,19 +275,35 @@ fn refusals_show_in_the_scrape_and_refused_series_do_not() {
     limited(&reg, "tenant_requests_total", MetricType::Counter, &["tenant"], 3);
     let cfg = HttpConfig { bind: "127.0.0.1".into(), process_metrics: false, ..HttpConfig::default() };
     let srv = Server::start(cfg, reg.clone(), None).unwrap();
+    limited(&reg, "calm_total", MetricType::Counter, &["k"], 1);
+    const TENANT: &str = "qprom_series_limit_hits_total{family=\"tenant_requests_total\"}";
+    const CALM: &str = "qprom_series_limit_hits_total{family=\"calm_total\"}";
     let body = scrape(srv.local_port());
-    assert_eq!(sample(&body, "qprom_series_limit_hits_total"), Some(0.0));
+    // Every family has its series from the first scrape, so increase() sees the first hit.
+    assert_eq!(sample(&body, TENANT), Some(0.0));
+    assert_eq!(sample(&body, CALM), Some(0.0));
+    assert_eq!(sample(&body, "qprom_series_limit_hits_total{family=\"qprom_scrapes_total\"}"), Some(0.0));
+    assert_eq!(sample(&body, "qprom_series_limit_hits_total"), None, "no unlabelled total");
     let series0 = sample(&body, "qprom_series").expect("qprom_series present");
     assert_eq!(series0, series_in(&body) as f64, "as many as the scrape shows");
     for i in 0..10 {
         let r = reg.get_or_create("tenant_requests_total", &[format!("t{i}")], None);
         assert_eq!(r.is_ok(), i < 3, "tenant {i}");
     }
+    reg.get_or_create("calm_total", &["only"], None).unwrap();
     let body = scrape(srv.local_port());
-    assert_eq!(sample(&body, "qprom_series_limit_hits_total"), Some(7.0));
+    assert_eq!(sample(&body, TENANT), Some(7.0), "the flooded family is the one named");
+    assert_eq!(sample(&body, CALM), Some(0.0), "a family at its limit but not refused has no hit");
     assert_eq!(sample(&body, "tenant_requests_total{tenant=\"t2\"}"), Some(0.0));
     assert!(!body.contains("tenant=\"t3\""), "a refused series is never exposed");
-    assert_eq!(sample(&body, "qprom_series"), Some(series0 + 3.0), "10 attempts, 3 accepted");
-    assert_eq!(series_in(&body), series0 as usize + 3);
+    assert_eq!(sample(&body, "qprom_series"), Some(series0 + 4.0), "10 attempts, 3 accepted, and calm's one");
+    assert_eq!(series_in(&body), series0 as usize + 4);
+    // The series of an unregistered family goes with it; one registered anew starts at 0.
+    reg.unregister("calm_total").unwrap();
+    reg.unregister("tenant_requests_total").unwrap();
+    limited(&reg, "tenant_requests_total", MetricType::Counter, &["tenant"], 3);
+    let body = scrape(srv.local_port());
+    assert_eq!(sample(&body, CALM), None, "{body}");
+    assert_eq!(sample(&body, TENANT), Some(0.0));
     srv.stop();
 }

@@ -195,6 +195,7 @@ impl std::error::Error for StartError {}
 const SCRAPES: &str = "qprom_scrapes_total";
 const DROPPED: &str = "qprom_http_dropped_connections_total";
 const TLS_RELOADS: &str = "qprom_tls_reloads_total";
+const LIMIT_HITS: &str = "qprom_series_limit_hits_total";
 
 /// The listener's own metrics, ordinary families in the served registry.
 struct SelfMetrics {
@@ -203,7 +204,8 @@ struct SelfMetrics {
     poll_timeouts: Arc<Series>,
     poll_errors: Arc<Series>,
     series: Arc<Series>,
-    limit_hits: Arc<Series>,
+    /// By `family`: one series per registered family, set at each scrape.
+    limit_hits: Arc<Family>,
     panics: Arc<Series>,
     /// By [`Dropped`] reason, in `Dropped::ALL` order.
     dropped: Vec<Arc<Series>>,
@@ -240,6 +242,16 @@ impl SelfMetrics {
             .iter()
             .map(|d| reg.get_or_create(DROPPED, &[d.label()], None))
             .collect::<Result<Vec<_>, _>>()?;
+        // One series per family, whatever the registry's default limit: families are
+        // registered by code, not by what is being flooded, so their number is bounded.
+        let mut hits = FamilyDesc::new(
+            LIMIT_HITS,
+            Counter,
+            "New series refused because their metric had reached its series limit, by metric.",
+            &["family"],
+        );
+        hits.series_limit = Some(usize::MAX);
+        let limit_hits = reg.register(&hits)?;
         Ok(SelfMetrics {
             scrapes,
             duration: one(
@@ -258,11 +270,7 @@ impl SelfMetrics {
                 "Scrapes answered with the last values because q could not be asked to poll.",
             )?,
             series: one("qprom_series", Gauge, "Series in the registry at the last scrape.")?,
-            limit_hits: one(
-                "qprom_series_limit_hits_total",
-                Counter,
-                "New series refused because their metric had reached its series limit.",
-            )?,
+            limit_hits,
             panics: one(
                 "qprom_http_panics_total",
                 Counter,
@@ -296,6 +304,31 @@ impl SelfMetrics {
         };
         if let Some(s) = &self.tls_reloads {
             let _ = s[i].inc(1.0);
+        }
+    }
+
+    /// Copies each family's refusal count into `qprom_series_limit_hits_total{family}`
+    /// (every family, so that `increase()` sees the first refusal), and removes the series
+    /// of families no longer registered. No allocation unless a family is new or gone.
+    fn limit_hits(&self, reg: &Registry) {
+        let mut families = 0usize;
+        reg.for_each_family(|f| {
+            families += 1;
+            let (name, hits) = ([f.name()], f.series_limit_hits() as f64);
+            // Under the registry's read lock: `get_or_create_in` takes no family lock.
+            if self.limit_hits.with_series(&name, |s| s.set(hits)).is_err() {
+                if let Ok(s) = reg.get_or_create_in(&self.limit_hits, &name, None) {
+                    let _ = s.set(hits);
+                }
+            }
+        });
+        if self.limit_hits.len() > families {
+            let mut gone = Vec::new();
+            self.limit_hits.for_each_series(|s| gone.push(s.labels()[0].clone()));
+            gone.retain(|name| reg.family(name).is_err());
+            for name in gone {
+                let _ = reg.remove_series(LIMIT_HITS, &[name]);
+            }
         }
     }
 
@@ -698,8 +731,9 @@ fn scrape(
     if let Some(p) = &sh.process {
         p.update();
     }
+    // Hits first: a family's first scrape adds its hits series, which qprom_series counts.
+    sh.m.limit_hits(&sh.registry);
     let _ = sh.m.series.set(sh.registry.counts().1 as f64);
-    let _ = sh.m.limit_hits.set(sh.registry.series_limit_hits() as f64);
     let mut body = enc.encode(&sh.registry, req.format);
     let mut extra: &[(&str, &str)] = &vary;
     let gzipped = [vary[0], ("Content-Encoding", "gzip")];

@@ -2,6 +2,7 @@
 //! exposition format and compression.
 
 use super::Format;
+use std::mem::MaybeUninit;
 use std::time::Duration;
 
 /// End of `\n\r\n` or `\n\n` within `buf[..filled]`, searching from `from`.
@@ -28,41 +29,39 @@ pub(super) struct Request<'a> {
     pub(super) authorization: Option<&'a [u8]>,
 }
 
-/// Parses a request head; `Err` is the status to answer.
+/// Header fields read at most: one more is a 431, as in hyper (whose default is also 100).
+/// `maxRequestBytes` bounds the head's bytes; this bounds the parser's table of fields.
+pub(super) const MAX_HEADERS: usize = 100;
+
+/// Parses a request head; `Err` is the status to answer. The request line and the fields
+/// are httparse's (strict: single spaces, token methods and names, no obsolete folding,
+/// no space before a colon, no control bytes in values); what they mean is ours.
 pub(super) fn parse(head: &[u8], max_body: usize) -> Result<Request<'_>, u16> {
-    let mut lines = head.split(|&b| b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l));
-    let mut parts = lines.next().ok_or(400u16)?.split(|&b| b == b' ');
-    let (Some(method), Some(target), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let mut fields = [MaybeUninit::<httparse::Header<'_>>::uninit(); MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut []);
+    match req.parse_with_uninit_headers(head, &mut fields) {
+        Ok(httparse::Status::Complete(_)) => {}
+        // The front end found the blank line, httparse did not (a bare CR, say).
+        Ok(httparse::Status::Partial) => return Err(400),
+        Err(httparse::Error::TooManyHeaders) => return Err(431),
+        Err(httparse::Error::Version) if names_another_version(head) => return Err(505),
+        Err(_) => return Err(400),
+    }
+    let (Some(method), Some(target)) = (req.method, req.path) else {
         return Err(400);
     };
-    if method.is_empty() || !method.iter().all(|&c| is_tchar(c)) {
+    // httparse lets bytes above 0x7f through in a target; a URI is ASCII (RFC 3986).
+    if !target.is_ascii() {
         return Err(400);
-    }
-    if target.is_empty() || !target.iter().all(|&c| c > b' ' && c < 0x7f) {
-        return Err(400);
-    }
-    match version {
-        b"HTTP/1.1" | b"HTTP/1.0" => {}
-        [b'H', b'T', b'T', b'P', b'/', a, b'.', b] if a.is_ascii_digit() && b.is_ascii_digit() => return Err(505),
-        _ => return Err(400),
     }
     let mut neg = Negotiation::default();
     let mut gzip = GzipPref::default();
     let mut scrape_timeout = None;
     let mut has_body = false;
     let mut authorization = None;
-    for line in lines {
-        if line.is_empty() {
-            break;
-        }
-        // Obsolete line folding (RFC 9112 §5.2) and a header without a colon are errors.
-        let colon = line.iter().position(|&b| b == b':').ok_or(400u16)?;
-        let name = &line[..colon];
-        if name.is_empty() || !name.iter().all(|&c| is_tchar(c)) {
-            return Err(400);
-        }
-        let value = std::str::from_utf8(&line[colon + 1..]).unwrap_or("").trim_matches([' ', '\t']);
+    for field in req.headers.iter() {
+        let name = field.name.as_bytes();
+        let value = std::str::from_utf8(field.value).unwrap_or("").trim_matches([' ', '\t']);
         if name.eq_ignore_ascii_case(b"accept") {
             neg.feed(value);
         } else if name.eq_ignore_ascii_case(b"accept-encoding") {
@@ -79,20 +78,36 @@ pub(super) fn parse(head: &[u8], max_body: usize) -> Result<Request<'_>, u16> {
             return Err(413);
         } else if name.eq_ignore_ascii_case(b"authorization") {
             // Two credentials would leave it to us which one counts: refuse instead.
-            if authorization.replace(trim_ows(&line[colon + 1..])).is_some() {
+            if authorization.replace(trim_ows(field.value)).is_some() {
                 return Err(400);
             }
         }
     }
     Ok(Request {
-        method,
-        path: origin_path(target),
+        method: method.as_bytes(),
+        path: origin_path(target.as_bytes()),
         format: neg.choose(),
         gzip: gzip.accepts(),
         scrape_timeout,
         has_body,
         authorization,
     })
+}
+
+/// Whether the request line ends in `HTTP/<digit>.<digit>` (httparse knows only 1.0 and
+/// 1.1): another version is a 505, anything else a 400.
+fn names_another_version(head: &[u8]) -> bool {
+    // httparse skips empty lines before the request line; so do we.
+    let start = head.iter().position(|&b| b != b'\r' && b != b'\n').unwrap_or(head.len());
+    let line = head[start..].split(|&b| b == b'\n').next().unwrap_or_default();
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let mut parts = line.split(|&b| b == b' ');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(_), Some(_), Some([b'H', b'T', b'T', b'P', b'/', a, b'.', b]), None) => {
+            a.is_ascii_digit() && b.is_ascii_digit()
+        }
+        _ => false,
+    }
 }
 
 fn trim_ows(v: &[u8]) -> &[u8] {
@@ -112,10 +127,6 @@ fn origin_path(t: &[u8]) -> &[u8] {
     }
     let end = p.iter().position(|&b| b == b'?' || b == b'#').unwrap_or(p.len());
     &p[..end]
-}
-
-fn is_tchar(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c)
 }
 
 /// Content negotiation over the two formats we speak. Each format takes the q-value of
@@ -290,6 +301,39 @@ mod tests {
         assert_eq!(parse(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", 8192).unwrap_err(), 413);
         assert!(parse(b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\n", 8192).unwrap().has_body);
         assert_eq!(head_end(b"GET / HTTP/1.0\n\nrest", 0, 20), Some(16));
+        // What the hand-made parser checked, httparse must check too.
+        assert_eq!(parse(b"GET / HTTP/1.1x\r\n\r\n", 8192).unwrap_err(), 400);
+        assert_eq!(parse(b"GET / http/1.1\r\n\r\n", 8192).unwrap_err(), 400);
+        assert_eq!(parse(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 8192).unwrap_err(), 505);
+        assert_eq!(parse(b"GET /m\xc3\xa9trics HTTP/1.1\r\n\r\n", 8192).unwrap_err(), 400);
+        assert_eq!(parse(b"GET /a b HTTP/1.1\r\n\r\n", 8192).unwrap_err(), 400);
+        assert_eq!(parse(b"G(T / HTTP/1.1\r\n\r\n", 8192).unwrap_err(), 400);
+        assert_eq!(parse(b"GET\t/ HTTP/1.1\r\n\r\n", 8192).unwrap_err(), 400);
+        assert_eq!(parse(b"GET / HTTP/1.1\r\nHost : x\r\n\r\n", 8192).unwrap_err(), 400);
+        assert_eq!(parse(b"GET / HTTP/1.1\r\n: x\r\n\r\n", 8192).unwrap_err(), 400);
+        assert_eq!(parse(b"GET / HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n", 8192).unwrap_err(), 400);
+        assert_eq!(parse(b"GET / HTTP/1.1\r\nX: a\x00b\r\n\r\n", 8192).unwrap_err(), 400);
+        assert_eq!(parse(b"GET / HTTP/1.1\rHost: x\r\r", 8192).unwrap_err(), 400);
+        let two = b"GET / HTTP/1.1\r\nAuthorization: Basic a\r\nauthorization: Basic b\r\n\r\n";
+        assert_eq!(parse(two, 8192).unwrap_err(), 400);
+        let one = parse(b"GET / HTTP/1.1\r\nAuthorization:  Basic a \r\n\r\n", 8192).unwrap();
+        assert_eq!(one.authorization, Some(&b"Basic a"[..]));
+        assert!(parse(b"\r\nGET / HTTP/1.0\nHost: x\n\n", 8192).is_ok(), "lone LFs, a leading empty line");
+        let om = parse(b"GET / HTTP/1.1\r\nACCEPT: application/openmetrics-text\r\n\r\n", 8192).unwrap();
+        assert_eq!(om.format, Format::OpenMetrics, "field names in any case");
+    }
+
+    fn with_fields(n: usize) -> Vec<u8> {
+        let mut h = b"GET /metrics HTTP/1.1\r\n".to_vec();
+        (0..n).for_each(|i| h.extend_from_slice(format!("X-{i}: v\r\n").as_bytes()));
+        h.extend_from_slice(b"\r\n");
+        h
+    }
+
+    #[test]
+    fn header_field_count_is_bounded() {
+        assert!(parse(&with_fields(MAX_HEADERS), 8192).is_ok());
+        assert_eq!(parse(&with_fields(MAX_HEADERS + 1), 8192).unwrap_err(), 431);
     }
 
 }

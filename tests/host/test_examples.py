@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from qhost import QError
 from test_e2e_prometheus import PROMETHEUS, PromAPI, _free_port, run_prometheus
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,7 +54,7 @@ def test_promtool_check_config():
 @needs_promtool
 def test_promtool_check_rules():
     out = _promtool("check", "rules", "alerts.yml")
-    assert "SUCCESS: 10 rules found" in out, out
+    assert "SUCCESS: 11 rules found" in out, out
 
 
 @needs_promtool
@@ -203,12 +204,35 @@ def test_dashboard_and_alert_queries_on_live_data(q, fed_listener, prometheus_wi
     assert names == {"KdbProcessDown", "KdbHeapNearLimit", "KdbHeapHighNoLimit",
                      "KdbHandlerErrorRatioHigh", "KdbHandlerSlowP99", "QpromPollTimeouts",
                      "KdbOutputQueueGrowing", "KdbSlowSubscriber", "KdbEventLoopStalled",
-                     "KdbLoginRefusalsBurst"}, names
+                     "KdbLoginRefusalsBurst", "QpromSeriesLimitHit"}, names
     for r in rs:
         assert r["type"] == "alerting" and r["health"] == "ok", r
         api.query(r["query"])
         q.poll(0)
-    # the process is up and its heap (64 MiB) is far from -w (1 GiB) and physical (16 GiB)
+    # the process is up, its heap (64 MiB) is far from -w (1 GiB) and physical (16 GiB),
+    # and no family has refused a series
     state = {r["name"]: r["state"] for r in rs}
-    for name in ("KdbProcessDown", "KdbHeapNearLimit", "KdbHeapHighNoLimit"):
+    for name in ("KdbProcessDown", "KdbHeapNearLimit", "KdbHeapHighNoLimit", "QpromSeriesLimitHit"):
         assert state[name] == "inactive", (name, state)
+
+
+def test_series_limit_alert_names_the_flooded_family(q, qprom, fed_listener, prometheus_with_rules):
+    """A family with a series limit of 1 gets its hits series (at 0) at the next scrape;
+    3 refused label values later QpromSeriesLimitHit fires for that family, not another."""
+    api, flood = prometheus_with_rules, "examples_flood_total"
+    qprom.call("qprom_create", q.dict(q.syms(["name", "type", "labels", "limit"]),
+                                      q.knk(flood, "counter", ["tenant"], 1)))
+    try:
+        sel = f'qprom_series_limit_hits_total{{job="{JOB}", family="{flood}"}}'
+        api.wait("the family's hits series at 0", lambda: api.query(f"{sel} == 0"), timeout=15)
+        qprom.call("qprom_inc", flood, "t0", 1)
+        for t in ("t1", "t2", "t3"):
+            with pytest.raises(QError, match="^prom: too many series$"):
+                qprom.call("qprom_inc", flood, t, 1)
+        api.wait("3 hits scraped", lambda: api.query(f"{sel} == 3"), timeout=15)
+        firing = api.wait("QpromSeriesLimitHit firing", lambda: api.query(
+            'ALERTS{alertname="QpromSeriesLimitHit", alertstate="firing"}'), timeout=15)
+        assert [f[0]["family"] for f in firing] == [flood], firing
+        assert firing[0][0]["role"] == "rdb", firing
+    finally:
+        qprom.call("qprom_del", flood, None)

@@ -231,6 +231,9 @@ OVERSIZED = {
     "line_no_end_64k": (b"GET /" + b"a" * 65_536, 431),
     "many_headers": (b"GET /metrics HTTP/1.1\r\n" + b"".join(b"X-Pad-%d: %s\r\n" % (i, b"v" * 60)
                                                            for i in range(200)) + b"\r\n", 431),
+    # within maxRequestBytes, but more header fields than the parser's table holds (100)
+    "header_fields_101": (b"GET /metrics HTTP/1.1\r\n" + b"".join(b"X-%d: v\r\n" % i for i in range(101))
+                          + b"\r\n", 431),
     "one_header_64k": (b"GET /metrics HTTP/1.1\r\nX-Big: " + b"v" * 65_536 + b"\r\n\r\n", 431),
     "content_length_1e9": (b"POST /metrics HTTP/1.1\r\n" + H + b"Content-Length: 1000000000\r\n\r\n"
                            + b"b" * 100_000, 413),
@@ -267,6 +270,15 @@ def test_request_head_limit_boundary(spawn, shared, limit):
     r = request(c.port, head_of(n + 1), timeout=c.timeout + 5)
     check_answer(c, r, {431}, f"a head of {n + 1} bytes")
     assert_serves(c)
+
+
+def test_header_field_limit_boundary(shared):
+    """100 header fields in a small head are served; 101 are 431 (header_fields_101)."""
+    fields = b"".join(b"X-%d: v\r\n" % i for i in range(99))   # and Host: 100
+    r = request(shared.port, b"GET /metrics HTTP/1.1\r\n" + H + fields + b"\r\n",
+                timeout=shared.timeout + 5)
+    check_answer(shared, r, {200}, "100 header fields")
+    assert_serves(shared)
 
 
 NUL = b"\x00"
