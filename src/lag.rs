@@ -88,9 +88,12 @@ impl LagProbe {
         }
     }
 
+    /// Ends the loop; a probe still outstanding is dropped, and the gauge goes to 0.
     pub fn stop(&self) {
         *self.stopped.lock() = true;
         self.cv.notify_all();
+        self.sent.lock().take();
+        let _ = self.outstanding.set(0.0);
     }
 }
 

@@ -66,6 +66,15 @@ impl Subscribers {
         });
     }
 
+    /// Forgets every connection and removes every series (at `.prom.stop`: the handlers
+    /// that tracked them are gone, so the series would go stale).
+    pub fn clear(&self, reg: &Registry) {
+        self.peers.lock().clear();
+        for l in self.shown.lock().drain(..) {
+            let _ = reg.remove_series(self.fam.name(), &l[..]);
+        }
+    }
+
     /// One sample of `.z.W` (handle, queued bytes): the top N with bytes queued get their
     /// value; the series of the others go.
     pub fn sample(&self, reg: &Registry, queues: &[(i64, f64)]) -> Result<()> {
@@ -120,6 +129,10 @@ mod tests {
         assert_eq!(shown(&r), vec![(vec!["7".into(), "tp".into(), "10.0.0.1".into()], 1000.0), (vec!["9".into(), "slow".into(), "10.0.0.3".into()], 6e6)]);
         s.close(&r, 9);
         assert_eq!(shown(&r).len(), 1);
+        s.clear(&r);
+        assert!(shown(&r).is_empty());
+        s.sample(&r, &[(7, 5.0)]).unwrap();
+        assert_eq!(shown(&r), vec![(vec!["7".into(), "".into(), "".into()], 5.0)], "forgotten at clear");
         s.sample(&r, &[]).unwrap();
         assert!(shown(&r).is_empty());
     }

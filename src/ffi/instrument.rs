@@ -12,9 +12,12 @@ static DEFAULTS: RwLock<Option<Defaults>> = RwLock::new(None);
 /// Output queues per connection (`queueTopN`), with the default metrics.
 static SUBSCRIBERS: RwLock<Option<crate::subscribers::Subscribers>> = RwLock::new(None);
 
-/// The per-connection queue series from now on (`None`: off).
+/// The per-connection queue series from now on (`None`: off; the old ones' series go).
 pub(super) fn use_subscribers(s: Option<crate::subscribers::Subscribers>) {
-    *SUBSCRIBERS.write() = s;
+    let old = std::mem::replace(&mut *SUBSCRIBERS.write(), s);
+    if let Some(old) = old {
+        old.clear(global());
+    }
 }
 
 /// `defaults[naming;params;info]`: registers the default families. naming `standard or

@@ -489,6 +489,7 @@ pub extern "C" fn qprom_restore(cur: K) -> K {
     guard(|| {
         let cur = current(cur)?;
         super::probe::stop();
+        instrument::use_subscribers(None);
         server::stop_listener();
         textfile::sd_remove();
         *QPATH.write() = String::new();

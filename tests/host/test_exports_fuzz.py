@@ -159,6 +159,7 @@ EXPORTS = {
     "qprom_elapsed": (3, None), "qprom_set_now": (2, None), "qprom_mirror": (4, None),
     "qprom_middleware": (1, 99), "qprom_enter": (1, None), "qprom_request_ex": (7, None),
     # default hooks (src/ffi/instrument.rs)
+    "qprom_peer": (4, None), "qprom_login": (2, None),
     "qprom_defaults": (3, 11), "qprom_request": (3, None), "qprom_conn": (1, None),
     "qprom_sample": (3, None),
     # files (src/ffi/outputs.rs)
@@ -189,7 +190,7 @@ WEIGHTS = {"qprom_create": 10, "qprom_series": 10, "qprom_inc": 12, "qprom_dec":
            "qprom_sd_remove": 1, "qprom_push": 1, "qprom_push_delete": 1,
            "qprom_start": 0.5, "qprom_stop": 0.5, "qprom_http": 1, "qprom_init": 1,
            "qprom_restore": 1, "qprom_hook_error": 1, "qprom_is_metrics": 1, "qprom_path": 0.5,
-           "qprom_cli": 1, "qprom_around_before": 3, "qprom_around_after": 3}
+           "qprom_cli": 1, "qprom_around_before": 3, "qprom_around_after": 3, "qprom_peer": 2, "qprom_login": 2}
 # With enough calls, each of these must succeed at least once (realistic arguments reach
 # the success path), and each of these messages must show up (the deep checks are reached).
 # qprom_init/qprom_restore need prom.q's 12 (defined;value) pairs, which random arguments
@@ -819,6 +820,11 @@ class Gen:
             return [self.http_config(good=0.85), self.poll_fn(good=0.9)]
         if export == "qprom_http":
             return [self.http_request(good=0.9)]
+        if export == "qprom_peer":
+            return [self.word(CONNS, good=0.9), q.i(r.randrange(0, 1000)) if self.chance(0.9) else self.any(),
+                    self.user(good=0.8), q.i(r.randrange(-2**31, 2**31)) if self.chance(0.8) else q.identity()]
+        if export == "qprom_login":
+            return [self.user(good=0.9), self.boolean(good=0.9)]
         return self.wild(export)
 
     def word(self, words, good):

@@ -269,8 +269,9 @@ def child(scenario: str) -> dict:
     elif scenario == "alone-kx":
         out["skipped"] = call("qprom_defaults", q.s("kx"), q.knk(), info)
     meta = call("qprom_meta", None)
+    # qprom_build_info is the library's own, present in every process from the first use
     out["families"] = {r["metric"]: {"type": r["mtype"], "help": r["help"].decode(), "labels": r["labels"],
-                                     "series": r["series"]} for r in meta.rows()}
+                                     "series": r["series"]} for r in meta.rows() if r["metric"] != "qprom_build_info"}
     out["values"] = {}
     for r in call("qprom_metrics", None).rows():
         v = r["val"]

@@ -18,10 +18,10 @@
   ok:$[r 0;$[0<count want;want~.t.disp r 1;1b];any errs~\:r 1];
   .t.n+:1;
   if[not ok;.t.fail+:1;-2 loc,": ",code," -> ",$[r 0;.t.disp r 1;"'",r 1],$[0<count want;" (the document shows ",want,")";""]];}
-.t.line["docs/migration.md:187";".prom.create`name`type`labels!(`http_requests_total;`counter;`method`handler)";();""];
-.t.line["docs/migration.md:188";".prom.inc[`http_requests_total;`method`handler!(\"GET\";\"/db\")]";();""];
-.t.line["docs/migration.md:189";".prom.incr[`http_requests_total;`handler`method!(\"/db\";\"POST\");10]";();""];
-.t.line["docs/migration.md:190";".prom.create`name`type`labels!(`logins_total;`counter;`method)";();""];
-.t.line["docs/migration.md:191";".prom.incr[`logins_total;enlist[`method]!enlist\"POST\";10]";();""];
+.t.line["docs/migration.md:239";".prom.create`name`type`labels!(`http_requests_total;`counter;`method`handler)";();""];
+.t.line["docs/migration.md:240";".prom.inc[`http_requests_total;`method`handler!(\"GET\";\"/db\")]";();""];
+.t.line["docs/migration.md:241";".prom.incr[`http_requests_total;`handler`method!(\"/db\";\"POST\");10]";();""];
+.t.line["docs/migration.md:242";".prom.create`name`type`labels!(`logins_total;`counter;`method)";();""];
+.t.line["docs/migration.md:243";".prom.incr[`logins_total;enlist[`method]!enlist\"POST\";10]";();""];
 -1 "tests/q/test_docs_migration.q: ",string[.t.n-.t.fail]," passed, ",string[.t.fail]," failed";
 exit $[0<.t.fail;1;0]

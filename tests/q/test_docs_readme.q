@@ -18,14 +18,14 @@
   ok:$[r 0;$[0<count want;want~.t.disp r 1;1b];any errs~\:r 1];
   .t.n+:1;
   if[not ok;.t.fail+:1;-2 loc,": ",code," -> ",$[r 0;.t.disp r 1;"'",r 1],$[0<count want;" (the document shows ",want,")";""]];}
-.t.line["README.md:25";"\\l prom.q";();""];
-.t.line["README.md:26";".prom.init enlist[`port]!enlist 9612";enlist "prom: port in use";"9612"];
-.t.line["README.md:28";".prom.create`name`type`help`labels!(`trades_total;`counter;\"Trades seen.\";`sym)";();"`trades_total"];
-.t.line["README.md:30";".prom.inc[`trades_total;`AAPL]";();""];
-.t.line["README.md:40";".prom.create`name`type`help!(`tables_count;`gauge;\"Tables in the root namespace.\")";();"`tables_count"];
-.t.line["README.md:42";".prom.on_poll:{[f;msg] f msg; .prom.setv[`tables_count;();count tables[]];}[.prom.on_poll]";();""];
-.t.line["README.md:57";".prom.stop[]";();""];
-.t.line["README.md:58";"users:enlist[`prometheus]!enlist\"$2y$10$Pc0ypNl8n1pePSKBo4vbWOUFQqnfpeoE3r0Ml0YrNdg1Cp7SZMFPO\"";();""];
-.t.line["README.md:59";".prom.init`port`tlsCertFile`tlsKeyFile`basicAuthUsers!(9612;`:tls.pem;`:tls.key;users)";("prom: tls certificate file unreadable or without a PEM certificate";"prom: port in use");"9612"];
+.t.line["README.md:43";"\\l prom.q";();""];
+.t.line["README.md:44";".prom.init enlist[`port]!enlist 9612";enlist "prom: port in use";"9612"];
+.t.line["README.md:46";".prom.create`name`type`help`labels!(`trades_total;`counter;\"Trades seen.\";`sym)";();"`trades_total"];
+.t.line["README.md:48";".prom.inc[`trades_total;`AAPL]";();""];
+.t.line["README.md:58";".prom.create`name`type`help!(`tables_count;`gauge;\"Tables in the root namespace.\")";();"`tables_count"];
+.t.line["README.md:60";".prom.on_poll:{[f;msg] f msg; .prom.setv[`tables_count;();count tables[]];}[.prom.on_poll]";();""];
+.t.line["README.md:75";".prom.stop[]";();""];
+.t.line["README.md:76";"users:enlist[`prometheus]!enlist\"$2y$10$Pc0ypNl8n1pePSKBo4vbWOUFQqnfpeoE3r0Ml0YrNdg1Cp7SZMFPO\"";();""];
+.t.line["README.md:77";".prom.init`port`tlsCertFile`tlsKeyFile`basicAuthUsers!(9612;`:tls.pem;`:tls.key;users)";("prom: tls certificate file unreadable or without a PEM certificate";"prom: port in use");"9612"];
 -1 "tests/q/test_docs_readme.q: ",string[.t.n-.t.fail]," passed, ",string[.t.fail]," failed";
 exit $[0<.t.fail;1;0]
