@@ -39,7 +39,8 @@
 .prom.i.stop:.prom.LIB 2:(`qprom_stop;1);
 / http[(requestText;headers)] -> string     whole HTTP response for .z.ph
 .prom.i.http:.prom.LIB 2:(`qprom_http;1);
-/ defaults[naming;buckets;info:dict] -> :: registers the default metrics
+/ defaults[naming;buckets;info:dict] -> symbols   registers the default metrics; returns the
+/                                           families left to the user (defined by them first)
 .prom.i.defaults:.prom.LIB 2:(`qprom_defaults;3);
 / request[handler;t0:timestamp;failed:bool] -> ::   one wrapped handler call
 .prom.i.request:.prom.LIB 2:(`qprom_request;3);
