@@ -575,8 +575,10 @@ fn summary_memory_row(rows: &mut Vec<Row>, obs: &[f64]) {
 
 /// Observe latency while another thread renders the observed histogram's family (10k
 /// histograms) in a loop, beside the idle figure: an observer must never wait for a
-/// scrape. The renderer runs only during the busy cases' samples (it is started and
-/// stopped around each), so the interleaved idle samples stay idle.
+/// scrape. The second thread runs only during each sample of these cases. The control
+/// case's second thread spins on arithmetic instead of rendering, so both compete alike
+/// for the cores (on a shared 2-core machine that alone can double a wall-clock figure):
+/// the difference between the two is what the scrape itself costs an observer.
 fn observe_while_rendering_rows(rows: &mut Vec<Row>, ours_idle: f64, client_idle: f64) {
     const N: usize = 10_000;
     let obs = observations();
@@ -637,22 +639,32 @@ fn observe_while_rendering_rows(rows: &mut Vec<Row>, ours_idle: f64, client_idle
             prometheus_client::encoding::text::encode(&mut *b, &preg).unwrap();
         });
     };
+    let spin = || {
+        let mut x = 1u64;
+        for _ in 0..100_000 {
+            x = black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+        }
+    };
+    let ours_obs = |v: f64| {
+        let _ = s.observe(v);
+    };
     let mut cases = [
-        busy(
-            cycling(&obs, |v| {
-                let _ = s.observe(v);
-            }),
-            ours_render,
-        ),
+        busy(cycling(&obs, ours_obs), ours_render),
         busy(cycling(&obs, |v| pch.observe(v)), client_render),
+        busy(cycling(&obs, ours_obs), spin),
+        busy(cycling(&obs, |v| pch.observe(v)), spin),
     ];
-    let [ours_busy, client_busy] = measure(&mut cases)[..] else { unreachable!() };
+    let [ours_busy, client_busy, ours_ctl, client_ctl] = measure(&mut cases)[..] else { unreachable!() };
     assert!(renders.load(Relaxed) > 0, "the renderer never ran");
-    let mut row = Row::new("histogram observe while 10k histograms render", Unit::Ns, ours_busy).client(client_busy);
-    // The margin is for a shared 2-core machine, where the renderer and the observer also
-    // compete for memory bandwidth; a wait for a render (milliseconds) would be far beyond it.
-    row.target = format!("≤ 1.5× ours idle ({ours_idle:.1} ns; client idle {client_idle:.1} ns)");
-    row.met = Some(ours_busy <= 1.5 * ours_idle);
+    let mut row = Row::new("histogram observe while 10k histograms render", Unit::Ns, ours_busy)
+        .client(client_busy)
+        .bound(ours_ctl);
+    // The margin is for the renderer's memory traffic; a wait for a render (milliseconds
+    // for 10k histograms) would be far beyond it.
+    row.target = format!(
+        "≤ 1.5× ours beside a spinning thread (bound column; client {client_ctl:.1} ns; idle: ours {ours_idle:.1}, client {client_idle:.1})"
+    );
+    row.met = Some(ours_busy <= 1.5 * ours_ctl);
     rows.push(row);
 }
 

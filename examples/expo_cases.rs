@@ -154,7 +154,8 @@ fn one_case(r: &mut Rng, out: &str, idx: usize) {
         let mut lnames: Vec<String> = Vec::new();
         while lnames.len() < nlabels {
             let l = ident(r, b"abcdefghijklmnopqrstuvwxyzABC_", rest, 6);
-            if !l.starts_with("__") && !lnames.contains(&l) && l != "le" && l != "quantile" {
+            // OpenMetrics 1.0 reserves label names beginning with `_`.
+            if !l.starts_with('_') && !lnames.contains(&l) && l != "le" && l != "quantile" {
                 lnames.push(l);
             }
         }

@@ -9,6 +9,10 @@
 //! Lock order, everywhere: `families` → a family's `table` → `slab`.
 
 use crate::error::{Error, Result};
+// The one thing the store takes from the encoders: label values escaped once, at series
+// creation, so that a scrape copies bytes (render cost at 100k series is memory layout,
+// not formatting; see PERF.md). Text 0.0.4 and OpenMetrics escape label values the same
+// way (`\\`, `\"`, `\n`), so the stored text belongs to neither format.
 use crate::expo::escape::escape_label_value;
 use crate::metric::{MetricType, Params, Value};
 use parking_lot::RwLock;
