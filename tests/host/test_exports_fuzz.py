@@ -112,13 +112,14 @@ LEAK_MAPPED = int(os.environ.get("QPROM_FUZZ_LEAK_MAPPED") or 0)
 #   - malloc's arenas: the main one ([heap]) and the per-thread ones (64 MiB-aligned
 #     reservations, see _malloc_arenas_rss). Free memory stays resident in a thread
 #     arena: malloc_trim(0) releases only free chunks inside it, never its top, and
-#     after q frees a 16 MiB pool glibc's dynamic trim threshold (32 MiB) keeps the top
-#     too. How many arenas the listener's threads get depends on how often they contend,
-#     i.e. on the machine: +4 to +9 MiB once, in the cycle that first renders a big
-#     registry (traced with QPROM_FUZZ_DIAG=1). What is *in use* there is judged by
-#     MALLOC_BOUND.
+#     free() trims the top only above malloc's trim threshold (128 KiB, raised as far as
+#     32 MiB once a large mmapped block has been freed). How many arenas the listener's
+#     threads get depends on how often they contend, i.e. on the machine and its load:
+#     +5 to +9 MiB once, in the cycle that first renders a big registry (traced with
+#     QPROM_FUZZ_DIAG=1; +5.0, +5.1 and +7.0 MiB in three make fuzz runs here). What is *in
+#     use* there is judged by MALLOC_BOUND.
 #   The rest (Python's own arenas, thread stacks, malloc's mmapped chunks, any other
-#   mapping) measured -0.1 to +0.2 MiB in make fuzz, so this one catches leaks the two
+#   mapping) measured +8 to +12 KiB in make fuzz, so this one catches leaks the two
 #   above miss (allocations with a mapping of their own, say) above ~5 B/call in make
 #   fuzz, and gross ones in the default run. QPROM_FUZZ_LEAK_MAPPED=100 leaks that way
 #   (100 bytes per call, in 64 KiB mappings of their own) and must fail here.
