@@ -4,7 +4,8 @@
 / Errors are signalled as 'prom: ... ; no input can crash the process.
 
 / Where the library is: .prom.LIBPATH if set before loading, else $QPROM_LIB, else
-/ `:libqprom, which 2: finds in $QHOME/l64 (as `make install` puts it) or LD_LIBRARY_PATH.
+/ `:libqprom, which 2: finds in $QHOME/l64 (l64arm on ARM; as `make install` or the archive
+/ puts it) or LD_LIBRARY_PATH.
 .prom.LIB:@[get;`.prom.LIBPATH;{$[count e:getenv`QPROM_LIB;hsym`$e;`:libqprom]}];
 
 / ---- bindings: every C function, once ---------------------------------------------
