@@ -291,7 +291,10 @@ int main(int argc, char **argv) {
     /* defaults, conn, sample, request, enter, middleware, request_ex */
     K info = dict(syms(5, "release", "version", "os", "cores", "licence_expiry"),
                   knk(5, str("4.1"), str("2024.10.16"), str("l64arm"), str("4"), str("")));
-    expect_null("qprom_defaults", OK("qprom_defaults", 3, sym("standard"), knk(0), info));
+    /* the families left to the user (none defined first here): an empty symbol list */
+    r = OK("qprom_defaults", 3, sym("standard"), knk(0), info);
+    check(r && r->t == KS && r->n == 0, "qprom_defaults", "wanted an empty symbol list, got type %d", r ? r->t : 0);
+    if (r) r0(r);
     ERR("qprom_defaults", "prom: unknown configuration key", 3, sym("standard"), dict(syms(1, "nope"), knk(1, kj(1))),
         dict(ktn(KS, 0), knk(0)));
     expect_null("qprom_conn", OK("qprom_conn", 1, sym("po")));
@@ -310,6 +313,63 @@ int main(int argc, char **argv) {
     ERR("qprom_middleware", "prom: unknown configuration key", 1, dict(syms(1, "nope"), knk(1, kb(1))));
     expect_null("qprom_request_ex", OK("qprom_request_ex", 7, sym("pg"), ts_ago(0.01), kb(0), kj(100), kj(200), sym("alice"), nil()));
     ERR("qprom_request_ex", "prom: value must be a number (short, int, long, real or float)", 7, sym("pg"), sym("x"), kb(0), kj(100), kj(200), sym("alice"), nil());
+
+    /* KX's updval, the helpers around user functions, hook errors, logins, peers */
+    r = OK("qprom_create", 1, dict(syms(2, "name", "type"), knk(2, sym("arm_kx_total"), sym("counter"))));
+    if (r) r0(r);
+    expect_null("qprom_updval", OK("qprom_updval", 3, sym("arm_kx_total"), sym("add"), kj(3)));
+    expect_null("qprom_updval", OK("qprom_updval", 3, sym("arm_kx_total"), sym("sub"), kj(1)));
+    expect_float("qprom_updval", OK("qprom_get", 2, sym("arm_kx_total"), nil()), 2.0);
+    ERR("qprom_updval", "prom: updval operation must be `set`add`sub`obs", 3, sym("arm_kx_total"), sym("mul"), kj(1));
+    r = OK("qprom_create", 1, dict(syms(2, "name", "type"), knk(2, sym("arm_inprogress"), sym("gauge"))));
+    if (r) r0(r);
+    expect_null("qprom_around_before", OK("qprom_around_before", 3, sym("trackInprogress"), sym("arm_inprogress"), nil()));
+    expect_float("qprom_around_before", OK("qprom_get", 2, sym("arm_inprogress"), nil()), 1.0);
+    expect_null("qprom_around_after", OK("qprom_around_after", 6, sym("trackInprogress"), sym("arm_inprogress"), nil(), nil(), kb(1), kb(0)));
+    expect_float("qprom_around_after", OK("qprom_get", 2, sym("arm_inprogress"), nil()), 0.0);
+    ERR("qprom_around_before", "prom: helper must be `time, `countErrors or `trackInprogress", 3, sym("tim"), sym("arm_inprogress"), nil());
+    ERR("qprom_around_after", "prom: value must be a number (short, int, long, real or float)", 6, sym("trackInprogress"), sym("arm_inprogress"), nil(), nil(), kj(1), kb(0));
+    expect_null("qprom_hook_error", OK("qprom_hook_error", 1, sym("arm_hook")));
+    expect_float("qprom_hook_error", OK("qprom_get", 2, sym("qprom_hook_errors_total"), sym("arm_hook")), 1.0);
+    ERR("qprom_hook_error", "prom: metric name must be a symbol or string", 1, kj(1));
+    expect_null("qprom_login", OK("qprom_login", 2, sym("alice"), kb(0)));
+    expect_float("qprom_login", OK("qprom_get", 2, sym("kdb_logins_total"), syms(2, "alice", "refused")), 1.0);
+    ERR("qprom_login", "prom: value must be a number (short, int, long, real or float)", 2, sym("alice"), kj(1));
+    expect_null("qprom_peer", OK("qprom_peer", 4, sym("po"), ki(5), sym("alice"), ki(167772161)));
+    ERR("qprom_peer", "prom: wrong type for a configuration key", 4, sym("zz"), ki(5), sym("alice"), ki(1));
+    r = OK("qprom_is_metrics", 1, str("metrics?x=1"));
+    check(r && r->t == -KB && r->g == 1, "qprom_is_metrics", "wanted 1b");
+    if (r) r0(r);
+    ERR("qprom_is_metrics", "prom: expected .z.ph's (requestText;headerDictionary)", 1, kj(1));
+    r = OK("qprom_path", 1, nil());
+    check(r && r->t == KC && r->n == 7 && !memcmp(kC(r), "metrics", 7), "qprom_path", "wanted \"metrics\"");
+    if (r) r0(r);
+    r = OK("qprom_cli", 1, dict(syms(2, "prom.port", "p"), knk(2, knk(1, str("9612")), knk(1, str("5000")))));
+    check(r && r->t == XD, "qprom_cli", "wanted a dictionary, got type %d", r ? r->t : 0);
+    if (r) r0(r);
+    ERR("qprom_cli", "prom: bad value for a -prom.<key> option (see exporter.q's header)", 1,
+        dict(syms(1, "prom.port"), knk(1, knk(1, str("x")))));
+    /* init and restore as prom.q calls them: 12 handlers, all undefined here */
+    {
+        K cur = ktn(0, 12), ws = ktn(0, 12);
+        for (int i = 0; i < 12; i++) {
+            kK(cur)[i] = knk(2, kb(0), nil());
+            kK(ws)[i] = str("a wrapper");
+        }
+        K w8 = dict(syms(2, "used", "heap"), ktn(KJ, 2));
+        kJ(kK(w8)[1])[0] = 1; kJ(kK(w8)[1])[1] = 2;
+        K env = dict(syms(10, "w", "conns", "host", "qport", "script", "k", "K", "o", "c", "l"),
+                     knk(10, w8, kj(0), sym("arm"), ki(0), sym("arm.q"), kd(9000), kf(4.1), sym("l64arm"), ki(4), knk(0)));
+        r1(cur);
+        r = OK("qprom_init", 5, dict(syms(1, "lagProbe"), knk(1, kf(0.05))), cur, ws, env, nil());
+        check(r && r->t == XD, "qprom_init", "wanted a dictionary, got type %d", r ? r->t : 0);
+        if (r) r0(r);
+        r = OK("qprom_restore", 1, cur);
+        check(r && r->t == XD, "qprom_restore", "wanted a dictionary, got type %d", r ? r->t : 0);
+        if (r) r0(r);
+    }
+    ERR("qprom_init", "prom: configuration must be a dictionary", 5, kj(1), knk(0), knk(0), knk(0), nil());
+    ERR("qprom_restore", "prom: internal: prom.q passed malformed handler state (reload prom.q)", 1, nil());
 
     /* write: node_exporter's textfile */
     char path[4096];
