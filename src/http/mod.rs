@@ -196,6 +196,8 @@ const SCRAPES: &str = "qprom_scrapes_total";
 const DROPPED: &str = "qprom_http_dropped_connections_total";
 const TLS_RELOADS: &str = "qprom_tls_reloads_total";
 const LIMIT_HITS: &str = "qprom_series_limit_hits_total";
+/// Series limit of LIMIT_HITS: families, not label values (`.prom.meta` shows it).
+const HITS_LIMIT: usize = 100_000;
 
 /// The listener's own metrics, ordinary families in the served registry.
 struct SelfMetrics {
@@ -244,13 +246,14 @@ impl SelfMetrics {
             .collect::<Result<Vec<_>, _>>()?;
         // One series per family, whatever the registry's default limit: families are
         // registered by code, not by what is being flooded, so their number is bounded.
+        // Past HITS_LIMIT families, those beyond get no series here.
         let mut hits = FamilyDesc::new(
             LIMIT_HITS,
             Counter,
             "New series refused because their metric had reached its series limit, by metric.",
             &["family"],
         );
-        hits.series_limit = Some(usize::MAX);
+        hits.series_limit = Some(HITS_LIMIT);
         let limit_hits = reg.register(&hits)?;
         Ok(SelfMetrics {
             scrapes,
