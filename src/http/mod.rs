@@ -311,11 +311,15 @@ impl SelfMetrics {
     }
 
     /// Copies each family's refusal count into `qprom_series_limit_hits_total{family}`
-    /// (every family, so that `increase()` sees the first refusal), and removes the series
-    /// of families no longer registered. No allocation unless a family is new or gone.
+    /// (every family with labels, so that `increase()` sees the first refusal; one without
+    /// has its one series from the start and cannot be refused), and removes the series of
+    /// families no longer registered. No allocation unless a family is new or gone.
     fn limit_hits(&self, reg: &Registry) {
         let mut families = 0usize;
         reg.for_each_family(|f| {
+            if f.label_names().is_empty() {
+                return;
+            }
             families += 1;
             let (name, hits) = ([f.name()], f.series_limit_hits() as f64);
             // Under the registry's read lock: `get_or_create_in` takes no family lock.
