@@ -279,11 +279,13 @@ fn refusals_show_in_the_scrape_and_refused_series_do_not() {
     const TENANT: &str = "qprom_series_limit_hits_total{family=\"tenant_requests_total\"}";
     const CALM: &str = "qprom_series_limit_hits_total{family=\"calm_total\"}";
     let body = scrape(srv.local_port());
-    // Every family has its series from the first scrape, so increase() sees the first hit.
+    // Every labelled family has its series from the first scrape, so increase() sees the first hit.
     assert_eq!(sample(&body, TENANT), Some(0.0));
     assert_eq!(sample(&body, CALM), Some(0.0));
     assert_eq!(sample(&body, "qprom_series_limit_hits_total{family=\"qprom_scrapes_total\"}"), Some(0.0));
     assert_eq!(sample(&body, "qprom_series_limit_hits_total"), None, "no unlabelled total");
+    let unlabelled = "qprom_series_limit_hits_total{family=\"qprom_series\"}";
+    assert_eq!(sample(&body, unlabelled), None, "a family without labels is never refused");
     let series0 = sample(&body, "qprom_series").expect("qprom_series present");
     assert_eq!(series0, series_in(&body) as f64, "as many as the scrape shows");
     for i in 0..10 {

@@ -196,6 +196,8 @@ const SCRAPES: &str = "qprom_scrapes_total";
 const DROPPED: &str = "qprom_http_dropped_connections_total";
 const TLS_RELOADS: &str = "qprom_tls_reloads_total";
 const LIMIT_HITS: &str = "qprom_series_limit_hits_total";
+/// Series limit of LIMIT_HITS: families, not label values (`.prom.meta` shows it).
+const HITS_LIMIT: usize = 100_000;
 
 /// The listener's own metrics, ordinary families in the served registry.
 struct SelfMetrics {
@@ -244,13 +246,14 @@ impl SelfMetrics {
             .collect::<Result<Vec<_>, _>>()?;
         // One series per family, whatever the registry's default limit: families are
         // registered by code, not by what is being flooded, so their number is bounded.
+        // Past HITS_LIMIT families, those beyond get no series here.
         let mut hits = FamilyDesc::new(
             LIMIT_HITS,
             Counter,
             "New series refused because their metric had reached its series limit, by metric.",
             &["family"],
         );
-        hits.series_limit = Some(usize::MAX);
+        hits.series_limit = Some(HITS_LIMIT);
         let limit_hits = reg.register(&hits)?;
         Ok(SelfMetrics {
             scrapes,
@@ -308,11 +311,15 @@ impl SelfMetrics {
     }
 
     /// Copies each family's refusal count into `qprom_series_limit_hits_total{family}`
-    /// (every family, so that `increase()` sees the first refusal), and removes the series
-    /// of families no longer registered. No allocation unless a family is new or gone.
+    /// (every family with labels, so that `increase()` sees the first refusal; one without
+    /// has its one series from the start and cannot be refused), and removes the series of
+    /// families no longer registered. No allocation unless a family is new or gone.
     fn limit_hits(&self, reg: &Registry) {
         let mut families = 0usize;
         reg.for_each_family(|f| {
+            if f.label_names().is_empty() {
+                return;
+            }
             families += 1;
             let (name, hits) = ([f.name()], f.series_limit_hits() as f64);
             // Under the registry's read lock: `get_or_create_in` takes no family lock.
