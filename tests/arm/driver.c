@@ -315,13 +315,13 @@ int main(int argc, char **argv) {
     ERR("qprom_request_ex", "prom: value must be a number (short, int, long, real or float)", 7, sym("pg"), sym("x"), kb(0), kj(100), kj(200), sym("alice"), nil());
 
     /* KX's updval, the helpers around user functions, hook errors, logins, peers */
-    r = OK("qprom_create", 1, dict(syms(2, "name", "type"), knk(2, sym("arm_kx_total"), sym("counter"))));
+    r = OK("qprom_create", 1, dict(syms(3, "name", "type", "help"), knk(3, sym("arm_kx_total"), sym("counter"), str("KX updval."))));
     if (r) r0(r);
     expect_null("qprom_updval", OK("qprom_updval", 3, sym("arm_kx_total"), sym("add"), kj(3)));
     expect_null("qprom_updval", OK("qprom_updval", 3, sym("arm_kx_total"), sym("sub"), kj(1)));
     expect_float("qprom_updval", OK("qprom_get", 2, sym("arm_kx_total"), nil()), 2.0);
     ERR("qprom_updval", "prom: updval operation must be `set`add`sub`obs", 3, sym("arm_kx_total"), sym("mul"), kj(1));
-    r = OK("qprom_create", 1, dict(syms(2, "name", "type"), knk(2, sym("arm_inprogress"), sym("gauge"))));
+    r = OK("qprom_create", 1, dict(syms(3, "name", "type", "help"), knk(3, sym("arm_inprogress"), sym("gauge"), str("Calls in progress."))));
     if (r) r0(r);
     expect_null("qprom_around_before", OK("qprom_around_before", 3, sym("trackInprogress"), sym("arm_inprogress"), nil()));
     expect_float("qprom_around_before", OK("qprom_get", 2, sym("arm_inprogress"), nil()), 1.0);
