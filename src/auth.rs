@@ -167,12 +167,14 @@ impl BasicAuth {
             }
             self.bcrypt_runs.fetch_add(1, Relaxed);
             // `new` validated every hash, so an error cannot happen; it would be a refusal.
-            bcrypt::verify(password, hash).unwrap_or(false)
+            let ok = bcrypt::verify(password, hash).unwrap_or(false) & found.is_some();
+            // Stored before the bcrypt lock is released: a worker that waited for it must
+            // find the result (stored after, it could run bcrypt again for the same pair).
+            if ok {
+                self.cache.lock().insert(key);
+            }
+            ok
         };
-        let ok = ok & found.is_some();
-        if ok {
-            self.cache.lock().insert(key);
-        }
         ok
     }
 
