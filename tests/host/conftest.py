@@ -45,6 +45,16 @@ def qprom(q):
     return q.load(path)
 
 
+@pytest.fixture
+def proc(q, qprom):
+    """A stand-in q process whose .z handlers init and stop act on, as prom.q passes
+    them (test_lifecycle.Proc); stopped after the test."""
+    from test_lifecycle import Proc
+    p = Proc(q, qprom)
+    yield p
+    p.restore()
+
+
 @pytest.fixture(params=["null", "object"])
 def any_krr_mode(request, q):
     """Run the test under both krr behaviours: "null" (KX's documented one and libe's:

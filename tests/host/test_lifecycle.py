@@ -106,13 +106,6 @@ def _families(q, ext):
     return set(ext.call("qprom_meta", q.identity())["metric"])
 
 
-@pytest.fixture
-def proc(q, qprom):
-    p = Proc(q, qprom)
-    yield p
-    p.restore()
-
-
 def test_fresh_q_init_wraps_every_handler_q_defines_a_default_for(q, qprom, proc):
     r, zs, fs = proc.init()
     assert zs == UNDEFINED_WRAPPED

@@ -22,13 +22,6 @@ def _queues(q, per):
     return q.dict(q.vec("i", list(per)), q.vec("j", list(per.values())))
 
 
-@pytest.fixture
-def proc(q, qprom):
-    p = Proc(q, qprom)
-    yield p
-    p.restore()
-
-
 def test_the_slowest_connections_by_user_and_address(q, qprom, proc):
     proc.init({"queueTopN": 2, "lagProbe": 0})
     for h, u, a in ((7, "tp", 167772161), (8, "rdb", 167772162), (9, "slowsub", 167772163)):
