@@ -9,6 +9,14 @@ use super::qapi::K;
 use parking_lot::RwLock;
 
 static DEFAULTS: RwLock<Option<Defaults>> = RwLock::new(None);
+/// Whether the hooks record into DEFAULTS: off after an init with `defaults:0b`. The last
+/// Defaults is kept even then, because it says which families are the defaults' own
+/// (forgetting it would make a later init take them for the user's and skip them).
+static ACTIVE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn active() -> bool {
+    ACTIVE.load(std::sync::atomic::Ordering::Acquire)
+}
 /// Output queues per connection (`queueTopN`), with the default metrics.
 static SUBSCRIBERS: RwLock<Option<crate::subscribers::Subscribers>> = RwLock::new(None);
 
@@ -51,6 +59,7 @@ pub extern "C" fn qprom_defaults(naming: K, params: K, info: K) -> K {
         let d = register_defaults(naming, &params, &i)?;
         let skipped = k::sym_list(d.skipped().iter().map(String::as_str));
         *DEFAULTS.write() = Some(d);
+        ACTIVE.store(true, std::sync::atomic::Ordering::Release);
         Ok(skipped)
     })
 }
@@ -85,9 +94,14 @@ pub(super) fn register_defaults(naming: Naming, params: &[(&str, Item)], i: &Inf
     Defaults::register(global(), naming, (!b.is_empty()).then_some(&b[..]), summary, i, prev.as_ref())
 }
 
-/// The default metrics the hooks record into from now on (`None`: hooks do nothing).
+/// The default metrics the hooks record into from now on (`None`: hooks do nothing, and
+/// the last ones are kept only to recognise their families).
 pub(super) fn use_defaults(d: Option<Defaults>) {
-    *DEFAULTS.write() = d;
+    let on = d.is_some();
+    if let Some(d) = d {
+        *DEFAULTS.write() = Some(d);
+    }
+    ACTIVE.store(on, std::sync::atomic::Ordering::Release);
 }
 
 /// The default on_poll's update: memory from `.Q.w[]` by key, output-queue bytes, and
@@ -118,6 +132,9 @@ pub(super) fn memory<'a>(w: K) -> Result<Vec<(&'a str, f64)>> {
 
 /// Without default metrics (`.prom.init` with `defaults:0b`) the default hooks do nothing.
 fn with_defaults(f: impl FnOnce(&Defaults) -> Result<()>) -> Result<K> {
+    if !active() {
+        return Ok(k::generic_null());
+    }
     if let Some(d) = DEFAULTS.read().as_ref() {
         f(d)?;
     }
@@ -141,6 +158,9 @@ pub extern "C" fn qprom_request(handler: K, t0: K, failed: K) -> K {
 
 /// One finished handler call, for the default metrics (nothing without them).
 pub(super) fn record(h: Handler, seconds: f64, failed: bool) {
+    if !active() {
+        return;
+    }
     if let Some(d) = DEFAULTS.read().as_ref() {
         d.request(h, seconds, failed);
     }
@@ -173,7 +193,7 @@ pub extern "C" fn qprom_sample(w: K, queue: K, open: K) -> K {
         };
         sample_into(&mem, q, open)?;
         if let (Some(per), Some(s)) = (per, SUBSCRIBERS.read().as_ref()) {
-            if DEFAULTS.read().is_some() {
+            if active() {
                 s.sample(global(), &per)?;
             }
         }

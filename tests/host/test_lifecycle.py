@@ -376,3 +376,16 @@ def _items_dict(q, r, key):
     vals_ptr = ctypes.c_void_p.from_address(r.ptr + 16 + 8).value
     p = ctypes.c_void_p.from_address(vals_ptr + 16 + 8 * names.index(key)).value
     return K(q, p, owned=False)
+
+
+def test_defaults_off_then_on_records_again(q, qprom, proc):
+    """An init with defaults:0b must not make a later init take the default families for
+    the user's (it would skip them, and the hooks would record nothing)."""
+    proc.init({"defaults": False, "lagProbe": 0})
+    w = q.dict(q.syms(["used", "heap"]), q.vec("j", [1, 2]))
+    qprom.call("qprom_sample", w, q.j(777), q.identity())
+    assert qprom.call("qprom_get", q.s("kdb_output_queue_bytes"), q.identity()) != 777.0, "recorded while off"
+    proc.restore()
+    r, _, _ = proc.init({"lagProbe": 0})
+    qprom.call("qprom_sample", w, q.j(777), q.identity())
+    assert qprom.call("qprom_get", q.s("kdb_output_queue_bytes"), q.identity()) == 777.0
