@@ -139,7 +139,7 @@
 / po pc wo wc: the hook, then the original
 .prom.i.conn1:{[n;f;h].prom.i.hook1[n;h];f h}
 / pw: the original's answer, counted by user (an error counts as refused, and goes on)
-.prom.i.pw:{[f;u;p]r:.[{(1b;x . y)}f;(u;p);{(0b;x)}];.prom.i.quiet[`login;.prom.i.login u;$[r 0;r 1;0b]];$[r 0;r 1;'r 1]}
+.prom.i.pw:{[f;u;p]r:@[{(1b;x . y)}f;(u;p);{(0b;x)}];.prom.i.quiet[`login;.prom.i.login u;$[r 0;r 1;0b]];$[r 0;r 1;'r 1]}
 / exit: stop the listener cleanly, then the original
 .prom.i.exit:{[f;x]@[.prom.stop;(::);{}];f x}
 
