@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 # What ships: linked against glibc 2.17 by Zig (cargo-zigbuild), stripped, debug info in
 # libqprom.so.debug beside each (scripts/build_so.sh). The suites load these same files.
-SO := target/release/libqprom.so
+SO := target/l64/libqprom.so
 SO_ARM := target/l64arm/libqprom.so
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 # Tests and benches link the rlib, which must not reference q's symbols: see Cargo.toml.
@@ -17,7 +17,7 @@ VALGRIND_TESTS := tests/host/test_host.py tests/host/test_exports.py tests/host/
 
 all: build
 
-# l64 (x86_64): target/release/libqprom.so
+# l64 (x86_64): target/l64/libqprom.so
 build: build-deps
 	scripts/build_so.sh l64
 
@@ -82,7 +82,7 @@ demo: deps build
 	tests/host/build.sh
 	target/venv/bin/python tests/host/demo.py
 
-# The stripped l64 library (about 2.5 MB); its debug info stays in target/release/libqprom.so.debug
+# The stripped l64 library (about 2.5 MB); its debug info stays in target/l64/libqprom.so.debug
 # (copy it beside the installed .so for symbolised backtraces: gdb follows .gnu_debuglink).
 install: build
 	@if [ -z "$$QHOME" ]; then echo "make install: QHOME is not set (q's home, holding q.k and l64/)" >&2; exit 1; fi

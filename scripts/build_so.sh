@@ -4,7 +4,7 @@
 #
 #   scripts/build_so.sh l64|l64arm
 #
-#   l64     x86_64-unknown-linux-gnu.2.17  ->  target/release/libqprom.so
+#   l64     x86_64-unknown-linux-gnu.2.17  ->  target/l64/libqprom.so
 #   l64arm  aarch64-unknown-linux-gnu.2.17 ->  target/l64arm/libqprom.so
 #
 # Each with `libqprom.so.debug` beside it (objcopy --only-keep-debug) and a
@@ -13,7 +13,8 @@
 #
 # cargo-zigbuild and Zig come from target/venv (scripts/deps.sh, pinned in
 # scripts/build-requirements.txt). The unstripped build stays in
-# target/<triple>/release/libqprom.so.
+# target/<triple>/release/libqprom.so. Not target/release/: a plain `cargo build --release`
+# writes its own libqprom.so there (needing GLIBC_2.34), which would pass for this one.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -22,7 +23,7 @@ case $target in /*) ;; *) target=$root/$target ;; esac
 venv=$target/venv
 
 case ${1:-} in
-  l64) triple=x86_64-unknown-linux-gnu; out=$target/release; binutils= ;;
+  l64) triple=x86_64-unknown-linux-gnu; out=$target/l64; binutils= ;;
   l64arm) triple=aarch64-unknown-linux-gnu; out=$target/l64arm; binutils=aarch64-linux-gnu- ;;
   *) echo "usage: $0 l64|l64arm" >&2; exit 2 ;;
 esac
@@ -44,7 +45,7 @@ PATH=$venv/bin:$PATH "$venv/bin/cargo-zigbuild" zigbuild --release --target "$tr
 built=$target/$triple/release/libqprom.so
 mkdir -p "$out"
 # The stripped file is written under a temporary name and renamed, so that a host
-# loading target/release/libqprom.so never sees half a file.
+# loading target/l64/libqprom.so never sees half a file.
 tmp=$out/.libqprom.so.$$
 trap 'rm -f "$tmp"' EXIT
 "${binutils}objcopy" --only-keep-debug "$built" "$out/libqprom.so.debug"

@@ -8,7 +8,7 @@
 #   tests/arm/run.sh [target/l64arm/libqprom.so]
 #
 # The driver is first built for x86_64 and run the same way against the l64 library
-# (target/release/libqprom.so; QPROM_SO overrides), so that both architectures pass the
+# (target/l64/libqprom.so; QPROM_SO overrides), so that both architectures pass the
 # same assertions. Needs scripts/deps.sh: qemu-user, libc6-arm64-cross, Zig in
 # target/venv, target/pykx/{libe.so,k.h}, target/pykx-l64arm/libe.so.
 set -euo pipefail
@@ -17,7 +17,7 @@ cd "$root"
 target=${TARGET_DIR:-target}
 case $target in /*) ;; *) target=$root/$target ;; esac
 so_arm=$(realpath "${1:-$target/l64arm/libqprom.so}")
-so_x86=$(realpath "${QPROM_SO:-$target/release/libqprom.so}")
+so_x86=$(realpath "${QPROM_SO:-$target/l64/libqprom.so}")
 py=$target/venv/bin/python
 out=$target/arm
 mkdir -p "$out/x86_64" "$out/aarch64"

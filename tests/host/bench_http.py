@@ -296,7 +296,7 @@ def main():
     wrk = ensure_wrk()
     print(f"bench-http: {a.series} series ({FAMILY}_total{{shard,key}}), {os.cpu_count()} CPUs "
           f"shared by client and servers, {a.duration:g} s per run, "
-          f"so={os.environ.get('QPROM_SO', 'target/release/libqprom.so')}", flush=True)
+          f"so={os.environ.get('QPROM_SO', 'target/l64/libqprom.so')}", flush=True)
 
     host = QpromHost(a.series)
     pyproc, pyport = start_python_server(a.series)

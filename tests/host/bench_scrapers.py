@@ -96,7 +96,7 @@ def main():
         print(f"bench-scrapers: {a.clients} concurrent scrapers, {child.series} series "
               f"({child.body_bytes} bytes as text; {len(body.body)} bytes per {a.profile} "
               f"response), {os.cpu_count()} CPUs shared by clients and listener, "
-              f"so={os.environ.get('QPROM_SO', 'target/release/libqprom.so')}", flush=True)
+              f"so={os.environ.get('QPROM_SO', 'target/l64/libqprom.so')}", flush=True)
         for name, cfg in CONFIGS:
             r = child.restart({"timeout": 10.0, **cfg})
             if r.get("error"):

@@ -38,7 +38,7 @@ def fake(q):
 
 @pytest.fixture(scope="session")
 def qprom(q):
-    """The real extension: $QPROM_SO, default target/release/libqprom.so."""
+    """The real extension: $QPROM_SO, default target/l64/libqprom.so."""
     path = Path(os.environ.get("QPROM_SO", DEFAULT_EXT))
     if not path.exists():
         pytest.skip(f"{path} not built")

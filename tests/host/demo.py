@@ -7,7 +7,7 @@ its metrics on its own listener until Ctrl-C.
 
 Environment: DEMO_PORT (default 9612), DEMO_BIND (default 0.0.0.0), DEMO_SECONDS (stop
 after that many seconds; default: run until Ctrl-C), QPROM_SO (the extension, default
-target/release/libqprom.so).
+target/l64/libqprom.so).
 
 The host's main thread plays q's: it updates counters, gauges, a histogram and a summary
 (with labels) in a loop, and between updates services q's event loop (q.poll), which is

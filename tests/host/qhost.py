@@ -34,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 TARGET = ROOT / os.environ.get("TARGET_DIR", "target")   # an absolute TARGET_DIR wins
 DEFAULT_SHIM = TARGET / "host/libqshim.so"
-DEFAULT_EXT = TARGET / "release/libqprom.so"
+DEFAULT_EXT = TARGET / "l64/libqprom.so"
 
 # --------------------------------------------------------------------------- types --
 
@@ -383,7 +383,7 @@ class Host:
 
     # ---------------------------------------------------------------- extensions --
     def load(self, path=None) -> Extension:
-        """Load an extension (default: $QPROM_SO, else target/release/libqprom.so)."""
+        """Load an extension (default: $QPROM_SO, else target/l64/libqprom.so)."""
         path = Path(path or os.environ.get("QPROM_SO", DEFAULT_EXT)).resolve()
         if path not in self.extensions:
             if not path.exists():

@@ -9,7 +9,7 @@
 # libqprom.so, libfake_ext.so or libqshim.so), then the self-test: the deliberate bugs
 # in fake_ext.c run under memcheck and the checker must flag both.
 #
-# Environment: QPROM_SO (extension under test, default target/release/libqprom.so),
+# Environment: QPROM_SO (extension under test, default target/l64/libqprom.so),
 # QHOST_PYTHON (default target/venv/bin/python, else python3; needs pytest).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -19,9 +19,9 @@ if [[ ${1:-} == --valgrind ]]; then valgrind=1; shift; fi
 
 tests/host/build.sh
 
-# `cargo build --no-default-features` writes an .so without the q exports to the same
-# path (the rlib feature set, see Cargo.toml): say so rather than fail test by test.
-so=${QPROM_SO:-${TARGET_DIR:-target}/release/libqprom.so}
+# An .so built with `--no-default-features` (cargo's own target/release/libqprom.so after
+# such a build, given as QPROM_SO) has no q exports: say so rather than fail test by test.
+so=${QPROM_SO:-${TARGET_DIR:-target}/l64/libqprom.so}
 if [[ -f $so ]] && ! nm -D --defined-only "$so" | grep -q ' qprom_start$'; then
   echo "run.sh: $so has no qprom_* exports (built with --no-default-features?): run 'make build'" >&2
   exit 1

@@ -287,7 +287,7 @@ def child(scenario: str) -> dict:
 
 
 def run(scenario: str) -> dict:
-    so = Path(os.environ.get("QPROM_SO", ROOT / os.environ.get("TARGET_DIR", "target") / "release/libqprom.so"))
+    so = Path(os.environ.get("QPROM_SO", ROOT / os.environ.get("TARGET_DIR", "target") / "l64/libqprom.so"))
     if not so.exists():
         pytest.skip(f"{so} not built")
     r = subprocess.run([sys.executable, __file__, scenario], capture_output=True, text=True, timeout=120)

@@ -18,7 +18,7 @@ if ! command -v "$Q" >/dev/null 2>&1; then
   echo "tests/q: SKIPPED (no q on PATH; these run on a machine with kdb+)"
   exit 0
 fi
-export QPROM_LIB="${QPROM_LIB:-$PWD/target/release/libqprom}"
+export QPROM_LIB="${QPROM_LIB:-$PWD/target/l64/libqprom}"
 case "$QPROM_LIB" in *.so) echo "tests/q: QPROM_LIB must not end in .so (2: appends it): $QPROM_LIB" >&2; exit 1 ;; esac
 [ -f "$QPROM_LIB.so" ] || { echo "tests/q: $QPROM_LIB.so not found (make build)" >&2; exit 1; }
 

@@ -54,8 +54,8 @@ else
   echo "selftest FAIL: q's arguments: $(head -1 "$FAKEQ_LOG")"; fails=$((fails+1))
 fi
 # the default library path is the release build without .so
-if grep -q 'QPROM_LIB:-$PWD/target/release/libqprom}' tests/q/run.sh; then
-  echo "selftest ok: default QPROM_LIB is target/release/libqprom"
+if grep -q 'QPROM_LIB:-$PWD/target/l64/libqprom}' tests/q/run.sh; then
+  echo "selftest ok: default QPROM_LIB is target/l64/libqprom"
 else
   echo "selftest FAIL: default QPROM_LIB"; fails=$((fails+1))
 fi

@@ -5,7 +5,7 @@
 #     dynamic loader (readelf -d NEEDED),
 #   * exports a defined dynamic symbol other than the qprom_* functions (nm -D).
 #
-#   tests/release/audit.sh LIB.so...      (make test: target/release/libqprom.so and
+#   tests/release/audit.sh LIB.so...      (make test: target/l64/libqprom.so and
 #                                          target/l64arm/libqprom.so)
 #
 # librt is allowed because glibc before 2.17 kept clock_gettime there; our builds do not

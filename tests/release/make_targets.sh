@@ -31,6 +31,6 @@ expect() {
 # the full deps (libe.so, the venv with prometheus_client), not only the build tools
 expect demo "scripts/deps.sh$" "scripts/build_so.sh l64$" "tests/host/build.sh" "tests/host/demo.py"
 expect build "scripts/deps.sh --build$" "scripts/build_so.sh l64$"
-expect install "scripts/build_so.sh l64$" 'install -m 0755 target/release/libqprom.so '
+expect install "scripts/build_so.sh l64$" 'install -m 0755 target/l64/libqprom.so '
 expect dist "scripts/build_so.sh l64$" "scripts/build_so.sh l64arm$" "scripts/dist.sh "
 exit $status
