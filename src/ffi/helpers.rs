@@ -233,12 +233,6 @@ fn bytes<'a>(x: K) -> &'a [u8] {
     unsafe { std::slice::from_raw_parts((*x).value.list.G0.as_ptr(), n) }
 }
 
-fn flag(v: &Item) -> Result<bool> {
-    match v {
-        Item::K(x) if k::ty(*x) == -KB => Ok(k::boolean(*x)),
-        _ => Err(Error::ConfigType),
-    }
-}
 
 fn numbers(v: &Item) -> Result<Vec<f64>> {
     let mut out = Vec::new();
@@ -291,10 +285,10 @@ pub(super) fn config_from_items(items: &[(&str, Item)]) -> Result<Config> {
     for (key, v) in items {
         let v = *v;
         match *key {
-            "inflight" => c.inflight = flag(&v)?,
-            "sizes" => c.sizes = flag(&v)?,
-            "httpStatus" => c.http_status = flag(&v)?,
-            "user" => c.user = flag(&v)?,
+            "inflight" => c.inflight = v.flag()?,
+            "sizes" => c.sizes = v.flag()?,
+            "httpStatus" => c.http_status = v.flag()?,
+            "user" => c.user = v.flag()?,
             "sizeBuckets" => c.size_buckets = Some(numbers(&v)?),
             "buckets" => c.duration_buckets = Some(numbers(&v)?),
             "functions" => {

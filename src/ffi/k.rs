@@ -322,6 +322,14 @@ impl<'a> Item<'a> {
         }
     }
 
+    /// A boolean atom (a configuration switch).
+    pub fn flag(&self) -> Result<bool> {
+        match self {
+            Item::K(x) if ty(*x) == -1 => Ok(boolean(*x)),
+            _ => Err(Error::ConfigType),
+        }
+    }
+
     /// A whole number (a long/int/short atom, or an integral element of a numeric vector).
     pub fn count(&self, err: Error) -> Result<i64> {
         match self {

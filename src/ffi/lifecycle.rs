@@ -72,13 +72,10 @@ static STATE: Mutex<Option<Running>> = Mutex::new(None);
 static QPATH: RwLock<String> = RwLock::new(String::new());
 
 /// The metrics path (with its slash): `/metrics` unless init was given another.
-fn metrics_path() -> String {
+/// Called on every `.z.ph` request, so the path is lent, not copied.
+fn with_metrics_path<R>(f: impl FnOnce(&str) -> R) -> R {
     let p = QPATH.read();
-    if p.is_empty() {
-        "/metrics".to_string()
-    } else {
-        p.clone()
-    }
+    f(if p.is_empty() { "/metrics" } else { p.as_str() })
 }
 
 /// One handler as q has it now: `(1b;value)` or `(0b;::)`.
@@ -170,7 +167,7 @@ fn parse_config<'a>(cfg: K) -> Result<InitConfig<'a>> {
                 let n = v.count(Error::ConfigType)?;
                 c.limit = Some(usize::try_from(n).ok().filter(|n| *n >= 1).ok_or(Error::InvalidSeriesLimit)?);
             }
-            "defaults" => c.defaults = flag(v)?,
+            "defaults" => c.defaults = v.flag()?,
             "queueTopN" => {
                 c.queue_top = usize::try_from(v.count(Error::ConfigType)?).ok().filter(|n| *n <= 1000).ok_or(Error::ConfigRange)?
             }
@@ -195,12 +192,6 @@ fn parse_config<'a>(cfg: K) -> Result<InitConfig<'a>> {
     Ok(c)
 }
 
-fn flag(v: &Item) -> Result<bool> {
-    match v {
-        Item::K(x) if k::ty(*x) == -1 => Ok(k::boolean(*x)),
-        _ => Err(Error::ConfigType),
-    }
-}
 
 /// A symbol or symbol list, each among the ten handlers, none twice.
 fn handlers(v: &Item) -> Result<Vec<&'static str>> {
@@ -535,7 +526,8 @@ pub(super) fn count_hook_error(name: &str) -> Result<()> {
 #[no_mangle]
 pub extern "C" fn qprom_is_metrics(text: K) -> K {
     guard(|| {
-        let yes = ic::is_metrics_request(k::text(text, Error::RequestType)?, &metrics_path());
+        let request = k::text(text, Error::RequestType)?;
+        let yes = with_metrics_path(|p| ic::is_metrics_request(request, p));
         // SAFETY: plain constructor; q owns the atom.
         Ok(unsafe { kb(yes as i32) })
     })
@@ -544,7 +536,7 @@ pub extern "C" fn qprom_is_metrics(text: K) -> K {
 /// `path[::]` -> string: the metrics path as `.z.ph` sees it (for on_poll's message).
 #[no_mangle]
 pub extern "C" fn qprom_path(_unused: K) -> K {
-    guard(|| Ok(k::string(metrics_path()[1..].as_bytes())))
+    guard(|| Ok(with_metrics_path(|p| k::string(p[1..].as_bytes()))))
 }
 
 fn cli_value(kind: Cli, s: &str) -> Result<K> {

@@ -137,8 +137,8 @@ pub(super) fn http_config_items(items: &[(&str, Item)]) -> Result<HttpConfig> {
             "maxRequestBytes" => c.max_request_bytes = usize::try_from(v.count(Error::ConfigType)?).map_err(|_| Error::ConfigType)?,
             "timeout" => c.timeout = v.seconds(Error::ConfigType, Error::ConfigType, 1e8)?,
             "pollTimeout" => c.poll_timeout = v.seconds(Error::ConfigType, Error::ConfigType, 1e8)?,
-            "gzip" => c.gzip = flag(v)?,
-            "processMetrics" => c.process_metrics = flag(v)?,
+            "gzip" => c.gzip = v.flag()?,
+            "processMetrics" => c.process_metrics = v.flag()?,
             "maxConnections" => c.max_connections = usize::try_from(v.count(Error::ConfigType)?).map_err(|_| Error::ConfigType)?,
             "tlsCertFile" => tls(&mut c).cert_file = path(v)?.into(),
             "tlsKeyFile" => tls(&mut c).key_file = path(v)?.into(),
@@ -193,9 +193,3 @@ fn users(v: &Item) -> Result<Vec<(String, String)>> {
     items.iter().map(|(u, h)| Ok((u.to_string(), h.text(Error::ConfigType)?.to_string()))).collect()
 }
 
-fn flag(v: &Item) -> Result<bool> {
-    match v {
-        Item::K(x) if k::ty(*x) == -1 => Ok(k::boolean(*x)),
-        _ => Err(Error::ConfigType),
-    }
-}
