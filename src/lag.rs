@@ -112,20 +112,21 @@ mod tests {
             true
         };
         p.tick(&signal);
+        std::thread::sleep(Duration::from_millis(5)); // the wait being measured
         p.tick(&signal);
         p.tick(&signal);
         assert_eq!(sent.load(Ordering::Relaxed), 1, "never more than one outstanding");
-        assert!(p.outstanding.get() >= 0.0);
+        assert!(p.outstanding.get() >= 0.005, "the wait so far is published: {}", p.outstanding.get());
         p.answered();
         assert_eq!(p.outstanding.get(), 0.0);
         p.tick(&signal);
         assert_eq!(sent.load(Ordering::Relaxed), 2);
         p.answered();
         p.answered(); // a stray wake-up records nothing
-        let fam = r.family(LAG).unwrap();
-        let mut count = 0.0;
-        fam.for_each_series(|s| count = s.get());
-        assert!(count >= 0.0);
+        let crate::metric::Value::Histogram(h) = &p.hist.value else { panic!("not a histogram") };
+        let (count, sum) = h.count_sum();
+        assert_eq!(count, 2, "one observation per answered probe");
+        assert!(sum >= 0.005, "the first probe waited 5 ms: {sum}");
         assert_eq!(p.probes(), 2);
     }
 
