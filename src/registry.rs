@@ -84,6 +84,8 @@ pub struct Series {
     /// Unix seconds when the series was created or last reset.
     created: crate::metric::AtomicF64,
     pub value: Value,
+    /// The latest exemplar per counter or per classic histogram bucket.
+    exemplars: crate::metric::exemplar::Slots,
 }
 
 impl Series {
@@ -136,6 +138,7 @@ impl Series {
             hash: 0,
             handle: 0,
             created: crate::metric::AtomicF64::new(0.0),
+            exemplars: Default::default(),
             value: Value::new(fam.mtype, &fam.params),
         }
     }
@@ -176,6 +179,40 @@ impl Series {
             Value::Summary(s) => s.observe(v),
             _ => Err(Error::WrongType),
         }
+    }
+
+    /// [`Series::inc`] of a counter, keeping `e` as its exemplar. Gauges refuse
+    /// (OpenMetrics has exemplars for counters and histogram buckets only).
+    pub fn inc_with_exemplar(&self, v: f64, e: crate::metric::Exemplar) -> Result<()> {
+        let Value::Counter(c) = &self.value else { return Err(Error::WrongType) };
+        c.inc_by(v)?;
+        self.exemplars.set(1, 0, Arc::new(e));
+        Ok(())
+    }
+
+    /// [`Series::observe`] of a histogram, keeping `e` as the exemplar of the classic
+    /// bucket `v` falls in. Summaries refuse.
+    pub fn observe_with_exemplar(&self, v: f64, e: crate::metric::Exemplar) -> Result<()> {
+        let Value::Histogram(h) = &self.value else { return Err(Error::WrongType) };
+        h.observe(v)?;
+        self.exemplars.set(h.bounds().len() + 1, h.bucket_index(v), Arc::new(e));
+        Ok(())
+    }
+
+    /// The latest exemplar of slot `i`: 0 for a counter, the classic bucket's index for a
+    /// histogram (`+Inf` last). `None` fast when the series never had one.
+    #[inline]
+    pub fn exemplar(&self, i: usize) -> Option<Arc<crate::metric::Exemplar>> {
+        if !self.exemplars.any() {
+            return None;
+        }
+        self.exemplars.get(i)
+    }
+
+    /// Whether the series ever had an exemplar.
+    #[inline]
+    pub fn has_exemplars(&self) -> bool {
+        self.exemplars.any()
     }
 
     /// The single value of a counter, gauge (or 1 for info); histograms and summaries
@@ -592,6 +629,7 @@ impl Registry {
             hash,
             handle,
             created: crate::metric::AtomicF64::new(unix_now()),
+            exemplars: Default::default(),
             value: Value::new(fam.mtype, params.unwrap_or(&fam.params)),
         });
         if let Some(slot) = slab.slots.get_mut((handle & 0xffff_ffff) as usize) {
@@ -655,6 +693,7 @@ impl Registry {
             hash: old.hash,
             handle: old.handle,
             created: crate::metric::AtomicF64::new(unix_now()),
+            exemplars: Default::default(),
             value: Value::new(fam.mtype, params),
         });
         if let Some(slot) = slab.slots.get_mut((old.handle & 0xffff_ffff) as usize) {

@@ -313,7 +313,8 @@ fn untouched(s: &Series) -> bool {
 
 fn same_params(s: &Series, p: &Params) -> bool {
     match (&s.value, p) {
-        (Value::Histogram(h), Params::Buckets(b)) => h.bounds() == &b[..],
+        (Value::Histogram(h), Params::Buckets(b)) => h.bounds() == &b[..] && h.native_params().is_none(),
+        (Value::Histogram(h), Params::Native(b, n)) => h.bounds() == &b[..] && h.native_params() == Some(n),
         (Value::Summary(sm), Params::Summary(q)) => sm.params() == q,
         _ => false,
     }
@@ -510,7 +511,7 @@ pub extern "C" fn qprom_meta(_unused: K) -> K {
         let mut fams = Vec::new();
         reg().for_each_family(|f| {
             let params = match f.params() {
-                Params::Buckets(b) => b.to_vec(),
+                Params::Buckets(b) | Params::Native(b, _) => b.to_vec(),
                 Params::Summary(s) => s.quantiles.to_vec(),
                 Params::None => Vec::new(),
             };

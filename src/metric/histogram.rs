@@ -28,6 +28,7 @@
 //! `portable-atomic`; a test checks that it is lock-free.
 
 use crate::error::{Error, Result};
+use super::native::{NativeParams, NativeSnapshot};
 use parking_lot::Mutex;
 use portable_atomic::AtomicU128;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::{AcqRel, Acquire, Relaxed, Release}};
@@ -54,6 +55,8 @@ pub struct Histogram {
     reader: Mutex<ReadCopy>,
     /// `le="<bound>"` for each bound and `+Inf`, rendered once: a scrape copies bytes.
     le_text: Box<[Box<str>]>,
+    /// The sparse exponential buckets of a native histogram.
+    native: Option<Box<super::native::Native>>,
 }
 
 /// What the cold set held when it was frozen (it has not changed since).
@@ -89,6 +92,11 @@ pub fn validate_buckets(bounds: &[f64]) -> Result<Arc<[f64]>> {
 impl Histogram {
     /// `bounds` must come from [`validate_buckets`].
     pub fn new(bounds: Arc<[f64]>) -> Self {
+        Self::with_native(bounds, None)
+    }
+
+    /// A classic histogram, and a native one too when `native` is given.
+    pub fn with_native(bounds: Arc<[f64]>, native: Option<NativeParams>) -> Self {
         let n = bounds.len() + 1;
         let le_text = bounds
             .iter()
@@ -109,7 +117,20 @@ impl Histogram {
             negative: AtomicBool::new(false),
             reader: Mutex::new(ReadCopy { count: 0, sum: 0.0, buckets: vec![0; n].into_boxed_slice() }),
             le_text,
+            native: native.map(|p| Box::new(super::native::Native::new(p))),
         }
+    }
+
+    /// The native parameters, for a native histogram.
+    pub fn native_params(&self) -> Option<&NativeParams> {
+        self.native.as_ref().map(|n| n.params())
+    }
+
+    /// The classic bucket `v` falls in (its exemplar slot): the first bound >= v, or the
+    /// `+Inf` bucket.
+    #[inline]
+    pub fn bucket_index(&self, v: f64) -> usize {
+        self.bounds.partition_point(|b| *b < v)
     }
 
     pub fn bounds(&self) -> &[f64] {
@@ -175,6 +196,18 @@ impl Histogram {
             out.push(acc);
         });
         (sum, self.negative.load(Relaxed))
+    }
+
+    /// [`Histogram::snapshot_with_sign`] and, for a native histogram, its sparse buckets
+    /// from the same moment (`native` is cleared for a classic one).
+    pub fn snapshot_full(&self, out: &mut Vec<u64>, native: &mut NativeSnapshot) -> (f64, bool) {
+        native.clear();
+        // TODO(native): read the native tables in the same flip.
+        if let Some(n) = &self.native {
+            native.schema = n.params().schema;
+            native.zero_threshold = n.params().zero_threshold;
+        }
+        self.snapshot_with_sign(out)
     }
 
     /// Total count and sum.

@@ -1,14 +1,18 @@
 //! Metric values: one small file per type, no names, no labels, no I/O.
 
 pub mod counter;
+pub mod exemplar;
 pub mod gauge;
 pub mod histogram;
+pub mod native;
 pub mod summary;
 pub mod summary_core;
 
 pub use counter::{Counter, CounterValue};
 pub use gauge::Gauge;
+pub use exemplar::Exemplar;
 pub use histogram::{validate_buckets, Histogram};
+pub use native::{NativeParams, NativeSnapshot};
 pub use summary::{Summary, SummaryParams};
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -52,6 +56,9 @@ impl MetricType {
 pub enum Params {
     None,
     Buckets(Arc<[f64]>),
+    /// A native histogram, with classic buckets too when the bounds are not empty (only
+    /// `+Inf` when they are).
+    Native(Arc<[f64]>, NativeParams),
     Summary(SummaryParams),
 }
 
@@ -72,7 +79,7 @@ impl Params {
     pub fn fits(&self, t: MetricType) -> bool {
         matches!(
             (self, t),
-            (Params::Buckets(_), MetricType::Histogram)
+            (Params::Buckets(_) | Params::Native(..), MetricType::Histogram)
                 | (Params::Summary(_), MetricType::Summary)
                 | (Params::None, MetricType::Counter | MetricType::Gauge | MetricType::Info)
         )
@@ -96,6 +103,7 @@ impl Value {
             (MetricType::Counter, _) => Value::Counter(Counter::new()),
             (MetricType::Gauge, _) => Value::Gauge(Gauge::new()),
             (MetricType::Histogram, Params::Buckets(b)) => Value::Histogram(Histogram::new(b.clone())),
+            (MetricType::Histogram, Params::Native(b, n)) => Value::Histogram(Histogram::with_native(b.clone(), Some(n.clone()))),
             (MetricType::Histogram, _) => {
                 Value::Histogram(Histogram::new(DEFAULT_BUCKETS.as_slice().into()))
             }
