@@ -113,17 +113,13 @@ class PromAPI:
             self.q.poll(50)
 
 
-@contextlib.contextmanager
-def prometheus_server(q, workdir, cfg_text, flags=()):
-    """A real Prometheus on 127.0.0.1:<free port> with config `cfg_text` and extra
-    command-line `flags`, its config, log and TSDB in `workdir`; ready when entered;
-    terminated (and its TSDB removed) on exit, also on failure."""
+def run_prometheus(q, workdir, cfg, port, flags=()):
+    """Generator for a fixture: a real Prometheus on 127.0.0.1:port with the config file
+    `cfg` and extra command-line `flags`, its log and TSDB in `workdir`; yields its API
+    once ready; terminated (and its TSDB removed) afterwards, also on failure."""
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    cfg = workdir / "prometheus.yml"
-    cfg.write_text(cfg_text)
     log = workdir / "prometheus.log"
-    port = free_port()
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [str(PROMETHEUS), f"--config.file={cfg}", f"--storage.tsdb.path={workdir / 'tsdb'}",
@@ -141,3 +137,14 @@ def prometheus_server(q, workdir, cfg_text, flags=()):
             proc.kill()
             proc.wait()
         shutil.rmtree(workdir / "tsdb", ignore_errors=True)
+
+
+@contextlib.contextmanager
+def prometheus_server(q, workdir, cfg_text, flags=()):
+    """run_prometheus as a context manager, on a free port, with the config text
+    `cfg_text` written to workdir/prometheus.yml."""
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    cfg = workdir / "prometheus.yml"
+    cfg.write_text(cfg_text)
+    yield from run_prometheus(q, workdir, cfg, free_port(), flags)

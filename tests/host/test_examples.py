@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from qhost import QError
-from test_e2e_prometheus import PROMETHEUS, PromAPI, _free_port, run_prometheus
+from promserver import PROMETHEUS, free_port as _free_port, run_prometheus
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
