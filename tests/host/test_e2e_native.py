@@ -54,7 +54,8 @@ What is proved, and how:
 (d) `.prom.init` with `nativeHistograms` and `exemplars` (requests driven through the
     handler wrappers' exports, as prom.q's after_X call them): kdb_request_duration_seconds
     is native in PB (histogram_count counts the requests) and each request's exemplar
-    (user, function) is there.
+    (user and function for .z.pg, path for .z.ph) is there; the Grafana dashboard's
+    native-histogram panels (examples/grafana-dashboard.json) return native histograms.
 
 Synchronisation is bounded polling of Prometheus' API; there are no sleeps.
 """
@@ -400,6 +401,16 @@ def test_init_native_request_histogram_and_exemplars(q, qprom, proc, tmp_path):
                         lambda: (c := counts()).get("sync") == before["sync"] + 1
                         and c.get("http_get") == before.get("http_get", 0) + 1 and c, WAIT)
         assert after["sync"] == before["sync"] + 1
+
+        # the dashboard's native-histogram panels (test_examples.py checks the others)
+        from test_examples import dashboard_exprs, substitute
+        panels = dashboard_exprs(native=True)
+        assert panels
+        for title, expr in panels:
+            e = substitute(expr)
+            pb.wait(f"data for the panel {title!r}: {e}",
+                    lambda e=e: [r for r in pb.instant(e) if "histogram" in r
+                                 and float(r["histogram"][1]["count"]) > 0], WAIT)
 
         def got():
             ex = _exemplars(pb, name, t_a - 1, time.time() + 1)
