@@ -40,11 +40,12 @@ What is proved, and how:
 (b) Exemplars set with qprom_inc_ex (counter) and qprom_obs_ex (classic histogram; native
     histogram with classic buckets) come back from /api/v1/query_exemplars with exactly
     the labels, values and timestamps set, on both servers. PB (protobuf) gets the
-    counter's and each classic bucket's; for the native histogram 2.42 reads one
-    exemplar per scrape, the first classic bucket's that has one
-    (protobufparse.go Exemplar), stored on the native series: so the test sets a high
-    bucket's exemplar, waits for it, then a lower one's, and expects both. OM gets all
-    of them on the _bucket series by le.
+    counter's and each classic bucket's; for a native histogram 2.42 reads one
+    exemplar per scrape, the first classic bucket's that has one (`+Inf` included:
+    protobufparse.go Exemplar), stored on the native series: so the test sets a high
+    bucket's exemplar, waits for it, then a lower one's, and expects both; and one on a
+    native histogram without classic buckets (kept on +Inf). OM gets all of them on the
+    _bucket series by le.
 (c) After the last update (frozen), every series of every family that is not native
     reads the same in PB (protobuf) and OM (OpenMetrics) at a time both have scraped
     since; for the native families PB's histogram_count/histogram_sum equal OM's
@@ -265,6 +266,7 @@ def test_native_exemplars_and_protobuf_against_prometheus(q, qprom, listener, tm
         qprom.call("qprom_obs_ex", CLASSIC, None, 0.05, _ex(q, trace_id="c-low"))
         qprom.call("qprom_obs_ex", CLASSIC, None, 5.0, _ex(q, trace_id="c-high", user="alice"))
         qprom.call("qprom_obs_ex", MIXED, None, 5.0, _ex(q, trace_id="m-high"))
+        qprom.call("qprom_obs_ex", SIGNED, None, 4.0, _ex(q, trace_id="s-1"))   # native only: on +Inf
         t1 = time.time()
         mixed_key = (("__name__", MIXED),)
         pb.wait("m-high in PB", lambda: _exemplars(pb, MIXED, t_ex - 1, time.time() + 1).get(mixed_key), WAIT)
@@ -279,6 +281,7 @@ def test_native_exemplars_and_protobuf_against_prometheus(q, qprom, listener, tm
         want_high = [({"trace_id": "c-high", "user": "alice"}, 5.0, (t_ex, t1))]
         want_m_high = [({"trace_id": "m-high"}, 5.0, (t_ex, t1))]
         want_m_low = [({"trace_id": "m-low", "user": "bob"}, 0.05, (t2, t3))]
+        want_signed = [({"trace_id": "s-1"}, 4.0, (t_ex, t1))]
         counter_key = (("__name__", COUNTER), ("desk", "fx"))
 
         def bucket_key(name, le):
@@ -297,13 +300,15 @@ def test_native_exemplars_and_protobuf_against_prometheus(q, qprom, listener, tm
         want_pb = {counter_key: want_counter,
                    bucket_key(CLASSIC, le_of(pb, pbsel, CLASSIC, 0.1)): want_low,
                    bucket_key(CLASSIC, le_of(pb, pbsel, CLASSIC, 10.0)): want_high,
-                   mixed_key: want_m_high + want_m_low}
+                   mixed_key: want_m_high + want_m_low,
+                   (("__name__", SIGNED),): want_signed}
         want_om = {counter_key: want_counter,
                    bucket_key(CLASSIC, le_of(om, omsel, CLASSIC, 0.1)): want_low,
                    bucket_key(CLASSIC, le_of(om, omsel, CLASSIC, 10.0)): want_high,
                    bucket_key(MIXED, le_of(om, omsel, MIXED, 0.1)): want_m_low,
-                   bucket_key(MIXED, le_of(om, omsel, MIXED, 10.0)): want_m_high}
-        sel = f'{{__name__=~"{COUNTER}|{CLASSIC}.*|{MIXED}.*"}}'
+                   bucket_key(MIXED, le_of(om, omsel, MIXED, 10.0)): want_m_high,
+                   bucket_key(SIGNED, "+Inf"): want_signed}
+        sel = f'{{__name__=~"{COUNTER}|{CLASSIC}.*|{MIXED}.*|{SIGNED}.*"}}'
         for api, want in ((pb, want_pb), (om, want_om)):
             def all_there(api=api, want=want):
                 got = _exemplars(api, sel, t_ex - 1, time.time() + 1)
