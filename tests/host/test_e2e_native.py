@@ -355,6 +355,10 @@ def test_native_exemplars_and_protobuf_against_prometheus(q, qprom, listener, tm
                 out[k] = v
             return out
 
+        # the formats were those intended: _created only from OpenMetrics (2.42 reads no
+        # created timestamps from protobuf), native histograms only from protobuf (above)
+        assert (("__name__", COUNTER.replace("_total", "_created")), ("desk", "fx")) in b
+        assert not [k for k in a if dict(k)["__name__"].endswith("_created")]
         ca, cb = compared(a), compared(b)
         spelled = lambda c: {x for k in c for n, x in k if n in ("le", "quantile")}
         respelled = sorted(spelled(cb) - spelled(ca), key=float)
