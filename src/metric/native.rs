@@ -106,41 +106,43 @@ fn frexp(x: f64) -> (f64, i32) {
     (f64::from_bits((bits & !(0x7ff << 52)) | (1022 << 52)), e - 1022)
 }
 
-/// Lower bounds of schema 8's buckets within one power of two: `2^(i/256 - 1)`, i in
-/// 0..256. Schema s uses every 2^(8-s)-th of them.
-fn bounds8() -> &'static [f64; 256] {
-    static B: std::sync::OnceLock<[f64; 256]> = std::sync::OnceLock::new();
-    B.get_or_init(|| std::array::from_fn(|i| (i as f64 / 256.0 - 1.0).exp2()))
+/// Schema 8's bucket bounds within one power of two, `2^(i/256 - 1)` for i in 0..256, and
+/// 1.0 at 256; and per 1/2048th of [0.5, 1) (the mantissa's top 10 bits), the first bound
+/// at or above the cell's start. Schema 8's buckets are wider than a cell, so a cell holds
+/// at most one bound: one lookup and one comparison find a bucket, without branches.
+#[derive(Debug)]
+struct Tables {
+    bounds: [f64; 257],
+    first: [u16; 1024],
+}
+
+fn tables() -> &'static Tables {
+    static T: std::sync::OnceLock<Tables> = std::sync::OnceLock::new();
+    T.get_or_init(|| {
+        let bounds: [f64; 257] = std::array::from_fn(|i| if i == 256 { 1.0 } else { (i as f64 / 256.0 - 1.0).exp2() });
+        let first = std::array::from_fn(|c| {
+            let lo = 0.5 + c as f64 / 2048.0;
+            bounds.partition_point(|b| *b < lo) as u16
+        });
+        Tables { bounds, first }
+    })
 }
 
 /// The index of the bucket holding `v > 0` in `schema`: the k with
-/// `base^(k-1) < v <= base^k`, as client_golang and Prometheus compute it.
+/// `base^(k-1) < v <= base^k`, as client_golang and Prometheus compute it. Every
+/// schema's bounds are also schema 8's, so schema 8's bucket is found and widened.
 #[inline]
 pub fn bucket_key(v: f64, schema: i32) -> i32 {
+    key_in(tables(), v, schema)
+}
+
+#[inline]
+fn key_in(t: &Tables, v: f64, schema: i32) -> i32 {
     let (frac, exp) = frexp(v);
-    if schema > 0 {
-        let n = 1usize << schema;
-        let step = 256 >> schema;
-        let b = bounds8();
-        // Smallest i with bound(i) >= frac (n when none), by binary search.
-        let (mut lo, mut hi) = (0usize, n);
-        while lo < hi {
-            let mid = (lo + hi) / 2;
-            if b[mid * step] >= frac {
-                hi = mid;
-            } else {
-                lo = mid + 1;
-            }
-        }
-        lo as i32 + (exp - 1) * n as i32
-    } else {
-        let mut k = exp;
-        if frac == 0.5 {
-            k -= 1;
-        }
-        let shift = -schema;
-        (k + (1 << shift) - 1) >> shift
-    }
+    let cell = ((frac.to_bits() >> 42) & 0x3ff) as usize;
+    let i = t.first[cell] as usize;
+    let i = i + (t.bounds[i] < frac) as usize;
+    widen(i as i32 + (exp - 1) * 256, 8, schema)
 }
 
 /// Bucket `k` of schema `from` as a bucket of the wider schema `to` (`to <= from`).
@@ -280,6 +282,7 @@ pub(super) struct Copy {
 #[derive(Debug)]
 pub struct Native {
     params: NativeParams,
+    tables: &'static Tables,
     sets: [Table; 2],
     /// When the histogram was created or last reset (for `min_reset`).
     last_reset: parking_lot::Mutex<Instant>,
@@ -290,7 +293,7 @@ impl Native {
         // Room for the limit plus the threads that may each claim one slot past it.
         let cap = (2 * params.max_buckets as usize + 64).next_power_of_two();
         let s = params.schema;
-        Native { sets: [Table::new(cap, s), Table::new(cap, s)], last_reset: parking_lot::Mutex::new(Instant::now()), params }
+        Native { tables: tables(), sets: [Table::new(cap, s), Table::new(cap, s)], last_reset: parking_lot::Mutex::new(Instant::now()), params }
     }
 
     pub fn params(&self) -> &NativeParams {
@@ -311,7 +314,7 @@ impl Native {
             t.zero.fetch_add(1, Relaxed);
             return false;
         }
-        let k = bucket_key(a, t.schema.load(Relaxed));
+        let k = key_in(self.tables, a, t.schema.load(Relaxed));
         t.add(pack(v < 0.0, k), 1) && t.used.load(Relaxed) > self.params.max_buckets
     }
 
