@@ -119,7 +119,7 @@ def main():
           f"  curl -s http://{host}:{port}/metrics\n"
           f"  curl -s -H 'Accept: application/openmetrics-text' http://{host}:{port}/metrics\n"
           f"  curl -s --compressed http://{host}:{port}/metrics | grep ^demo_\n"
-          f"  curl -s -H 'Accept: application/openmetrics-text' http://{host}:{port}/metrics | grep ' # '   # exemplars\n"
+          f"  curl -s -H 'Accept: application/openmetrics-text' http://{host}:{port}/metrics | grep ' # {{'   # exemplars\n"
           f"  curl -s -H '{PROTOBUF}' http://{host}:{port}/metrics | wc -c   # protobuf, as Prometheus "
           f"with --enable-feature=native-histograms asks", flush=True)
 
