@@ -57,7 +57,8 @@ What is proved, and how:
 (d) `.prom.init` with `nativeHistograms` and `exemplars` (requests driven through the
     handler wrappers' exports, as prom.q's after_X call them): kdb_request_duration_seconds
     is native in PB (histogram_count counts the requests) and each request's exemplar
-    (user and function for .z.pg, path for .z.ph) is there; the Grafana dashboard's
+    (user and function for .z.pg, path for .z.ph) is there, also on the middleware's
+    per-user histogram (`user` on); the Grafana dashboard's
     native-histogram panels (examples/grafana-dashboard.json) return native histograms.
 
 Synchronisation is bounded polling of Prometheus' API; there are no sleeps.
@@ -406,7 +407,8 @@ def test_init_native_request_histogram_and_exemplars(q, qprom, proc, tmp_path):
     qprom_request otherwise)."""
     started = time.monotonic()
     port = free_port()
-    r, _, _ = proc.init({"port": port, "bind": "127.0.0.1", "nativeHistograms": True, "exemplars": True})
+    r, _, _ = proc.init({"port": port, "bind": "127.0.0.1", "nativeHistograms": True, "exemplars": True,
+                         "user": True})
     d = r.py()
     assert d["port"] == port
     name = "kdb_request_duration_seconds"
@@ -463,4 +465,9 @@ def test_init_native_request_histogram_and_exemplars(q, qprom, proc, tmp_path):
         (labels, value, ts), = http
         assert labels == {"path": "/api/trades"}, http
         assert 0.004 <= value <= 0.004 + (t_b - t_a) + 0.01, http
+        # the middleware's per-user histogram (classic) carries the same exemplar, per bucket
+        users = pb.wait("the exemplar on kdb_user_request_duration_seconds",
+                        lambda: _exemplars(pb, 'kdb_user_request_duration_seconds_bucket{user="alice"}',
+                                           t_a - 1, time.time() + 1), WAIT)
+        assert [e[:2] for es in users.values() for e in es] == [(sync[0][0], sync[0][1])], users
     print(f"\ninit: native {name} and its exemplars in Prometheus; test run time {time.monotonic() - started:.1f}s")
