@@ -243,10 +243,15 @@ def test_native_exemplars_and_protobuf_against_prometheus(q, qprom, listener, tm
                 _check_buckets(n, buckets, fed)   # after each batch: both arrived intact
         t_full = time.time()
         ordered = sorted(fed)
-        errors = {}
+        errors, sums = {}, {}
         for n, (_, schema) in NATIVE.items():
             assert pb.scalar(f"histogram_count({n}{{{pbsel}}})") == len(fed)
-            assert pb.scalar(f"histogram_sum({n}{{{pbsel}}})") == pytest.approx(math.fsum(fed), rel=1e-12)
+            got_sum = pb.scalar(f"histogram_sum({n}{{{pbsel}}})")
+            assert got_sum == pytest.approx(math.fsum(fed), rel=1e-12)
+            sequential = 0.0
+            for v in fed:
+                sequential += v
+            sums[n] = (got_sum, math.fsum(fed), sequential)
             _, _, buckets = _hist(pb.instant(f"{n}{{{pbsel}}}"))
             base = 2 ** (2 ** -schema)
             ratios = {hi / lo for _, lo, hi, _ in buckets}
@@ -263,6 +268,9 @@ def test_native_exemplars_and_protobuf_against_prometheus(q, qprom, listener, tm
             print(f"\n{n} (schema {schema}, bound {2 ** (2 ** -schema) - 1:.2%}): "
                   f"histogram_quantile({phi}) relative error {rel:.3%}", end="")
         print()
+        for n, (got_sum, exact, sequential) in sums.items():
+            print(f"{n}: histogram_sum {got_sum!r}, exact sum {exact!r}, "
+                  f"summed in order {sequential!r}")
         # negative, zero and positive buckets
         qprom.call("qprom_obs", SIGNED, None, q.vec("f", SIGNED_VALUES))
         pb.wait(f"{SIGNED} in PB", lambda: _hist(pb.instant(f"{SIGNED}{{{pbsel}}}"))[0] == len(SIGNED_VALUES), WAIT)
