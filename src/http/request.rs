@@ -129,20 +129,25 @@ fn origin_path(t: &[u8]) -> &[u8] {
     &p[..end]
 }
 
-/// Content negotiation over the two formats we speak. Each format takes the q-value of
-/// the most specific Accept range matching it (RFC 9110 §12.5.1): `type/sub;version=v`
-/// over `type/sub` over `type/*` over `*/*`. OpenMetrics only when asked for by name,
-/// with a q > 0 and not below text's; text 0.0.4 otherwise, also when nothing matches
-/// (as promhttp does, rather than 406).
+/// Content negotiation over the three formats we speak. Each text format takes the q-value
+/// of the most specific Accept range matching it (RFC 9110 §12.5.1): `type/sub;version=v`
+/// over `type/sub` over `type/*` over `*/*`. Protobuf only when asked for by name with
+/// both parameters Prometheus sends (`proto=io.prometheus.client.MetricFamily`,
+/// `encoding=delimited`; wildcards never pick a binary format), with a q > 0 and not below
+/// either text format's; then OpenMetrics only when asked for by name, with a q > 0 and
+/// not below text's; text 0.0.4 otherwise, also when nothing matches (as promhttp does,
+/// rather than 406).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Negotiation {
     om: (f32, i8),
     text: (f32, i8),
+    /// The highest q of a range naming the delimited MetricFamily protobuf, if any did.
+    proto: Option<f32>,
 }
 
 impl Default for Negotiation {
     fn default() -> Self {
-        Negotiation { om: (0.0, -1), text: (0.0, -1) }
+        Negotiation { om: (0.0, -1), text: (0.0, -1), proto: None }
     }
 }
 
@@ -151,7 +156,7 @@ impl Negotiation {
         for range in header.split(',') {
             let mut params = range.split(';');
             let mt = params.next().unwrap_or("").trim();
-            let (mut q, mut version) = (1.0f32, None);
+            let (mut q, mut version, mut proto, mut encoding) = (1.0f32, None, None, None);
             for p in params {
                 let Some((k, v)) = p.split_once('=') else { continue };
                 let (k, v) = (k.trim(), v.trim().trim_matches('"'));
@@ -159,7 +164,19 @@ impl Negotiation {
                     q = parse_q(v);
                 } else if k.eq_ignore_ascii_case("version") {
                     version = Some(v);
+                } else if k.eq_ignore_ascii_case("proto") {
+                    proto = Some(v);
+                } else if k.eq_ignore_ascii_case("encoding") {
+                    encoding = Some(v);
                 }
+            }
+            if mt.eq_ignore_ascii_case("application/vnd.google.protobuf") {
+                // Message names are case-sensitive; `encoding=text` and `compact-text` are
+                // other formats, which we do not produce.
+                if proto == Some("io.prometheus.client.MetricFamily") && encoding == Some("delimited") {
+                    self.proto = Some(self.proto.map_or(q, |p| p.max(q)));
+                }
+                continue;
             }
             let spec = |want: &str| match version {
                 None => Some(2),
@@ -192,6 +209,11 @@ impl Negotiation {
 
     pub(super) fn choose(&self) -> Format {
         let (om_q, om_spec) = self.om;
+        if let Some(pq) = self.proto {
+            if pq > 0.0 && pq >= self.text.0 && (om_spec < 2 || pq >= om_q) {
+                return Format::Protobuf;
+            }
+        }
         if om_spec >= 2 && om_q > 0.0 && om_q >= self.text.0 {
             Format::OpenMetrics
         } else {
