@@ -452,3 +452,361 @@ pub fn decode_all(mut body: &[u8]) -> Result<Vec<MetricFamily>, prost::DecodeErr
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::expo::{Encoder, Format};
+    use crate::metric::{Exemplar as Ex, NativeParams, Params, SummaryParams};
+    use crate::metric::MetricType as T;
+    use crate::registry::{FamilyDesc, Registry};
+    use prometheus_client::encoding::prometheus_protobuf::prometheus_data_model as peer;
+    use std::time::Duration;
+
+    fn ex(pairs: &[(&str, &str)], v: f64, ts: f64) -> Ex {
+        Ex::new(pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect(), v, ts).unwrap()
+    }
+
+    fn registry() -> Registry {
+        let r = Registry::new();
+        let mut d = FamilyDesc::new("req_total", T::Counter, "Requests \"served\".", &["h", "code"]);
+        r.register(&d).unwrap();
+        let c = r.get_or_create("req_total", &["a\"b\\c\nd", "200"], None).unwrap();
+        c.inc_with_exemplar(3.0, ex(&[("trace_id", "abc"), ("user", "al\"ice")], 3.0, 1700000001.25)).unwrap();
+        r.get_or_create("req_total", &["é", "500"], None).unwrap().inc(0.5).unwrap();
+        d = FamilyDesc::new("temp_celsius", T::Gauge, "", &[]);
+        d.unit = "celsius";
+        r.register(&d).unwrap();
+        r.get_or_create("temp_celsius", &[] as &[&str], None).unwrap().set(-12.25).unwrap();
+        d = FamilyDesc::new("lat_seconds", T::Histogram, "Latency.", &["h"]);
+        d.params = Some(Params::Buckets(vec![0.1, 1.0].into()));
+        r.register(&d).unwrap();
+        let h = r.get_or_create("lat_seconds", &["pg"], None).unwrap();
+        for v in [0.05, 0.5, 0.5] {
+            h.observe(v).unwrap();
+        }
+        h.observe_with_exemplar(3.0, ex(&[("user", "bob")], 3.0, 1700000002.0)).unwrap();
+        h.observe_with_exemplar(0.7, ex(&[("user", "carol")], 0.7, 1700000003.5)).unwrap();
+        d = FamilyDesc::new("size_bytes", T::Summary, "Sizes.", &[]);
+        d.params = Some(Params::Summary(SummaryParams::new(&[0.5, 1.0], Duration::from_secs(60), 2).unwrap()));
+        r.register(&d).unwrap();
+        let s = r.get_or_create("size_bytes", &[] as &[&str], None).unwrap();
+        for v in [10.0, 20.0, 30.0] {
+            s.observe(v).unwrap();
+        }
+        r.register(&FamilyDesc::new("build", T::Info, "Build.", &["version"])).unwrap();
+        r.get_or_create("build", &["1.0"], None).unwrap();
+        r.register(&FamilyDesc::new("empty_total", T::Counter, "No series.", &["x"])).unwrap();
+        d = FamilyDesc::new("nat_seconds", T::Histogram, "Native.", &[]);
+        d.params = Some(Params::Native(vec![].into(), NativeParams::default()));
+        r.register(&d).unwrap();
+        let n = r.get_or_create("nat_seconds", &[] as &[&str], None).unwrap();
+        for v in [0.0, 1e-6, 0.003, 0.5, 2.0, 2.0, 3600.0] {
+            n.observe(v).unwrap();
+        }
+        r.for_each_family(|f| f.for_each_series(|s| s.set_created(1700000000.5)));
+        r
+    }
+
+    fn pairs(l: &[LabelPair]) -> Vec<(String, String)> {
+        l.iter().map(|p| (p.name.clone().unwrap_or_default(), p.value.clone().unwrap_or_default())).collect()
+    }
+
+    fn ts(t: &Option<Timestamp>) -> Option<(i64, i32)> {
+        t.map(|t| (t.seconds, t.nanos))
+    }
+
+    /// The values of our decoded messages, as a text to compare with the peer's decoding.
+    fn canon(fams: &[MetricFamily]) -> Vec<String> {
+        let mut out = Vec::new();
+        for f in fams {
+            out.push(format!("F {:?} {:?} {:?} {:?}", f.name, f.help, f.r#type, f.unit.clone().unwrap_or_default()));
+            for m in &f.metric {
+                let mut l = format!("M {:?}", pairs(&m.label));
+                let e = |e: &Option<Exemplar>| e.as_ref().map(|e| (pairs(&e.label), e.value, ts(&e.timestamp)));
+                if let Some(c) = &m.counter {
+                    l += &format!(" counter {:?} {:?} {:?}", c.value, e(&c.exemplar), ts(&c.created_timestamp));
+                }
+                if let Some(g) = &m.gauge {
+                    l += &format!(" gauge {:?}", g.value);
+                }
+                if let Some(s) = &m.summary {
+                    let q: Vec<_> = s.quantile.iter().map(|q| (q.quantile, q.value)).collect();
+                    l += &format!(" summary {:?} {:?} {q:?} {:?}", s.sample_count, s.sample_sum, ts(&s.created_timestamp));
+                }
+                if let Some(h) = &m.histogram {
+                    let b: Vec<_> = h.bucket.iter().map(|b| (b.cumulative_count, b.upper_bound, e(&b.exemplar))).collect();
+                    let sp = |s: &[BucketSpan]| s.iter().map(|s| (s.offset.unwrap_or(0), s.length.unwrap_or(0))).collect::<Vec<_>>();
+                    l += &format!(
+                        " histogram {:?} {:?} {b:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
+                        h.sample_count,
+                        h.sample_sum,
+                        ts(&h.created_timestamp),
+                        h.schema,
+                        h.zero_threshold,
+                        h.zero_count,
+                        sp(&h.positive_span),
+                        h.positive_delta,
+                        sp(&h.negative_span),
+                        h.negative_delta
+                    );
+                }
+                out.push(l);
+            }
+        }
+        out
+    }
+
+    /// The same, from prometheus-client's types (prost-build from its metrics.proto, proto3:
+    /// absent fields read as zero, which our canonical form writes as present).
+    fn canon_peer(fams: &[peer::MetricFamily]) -> Vec<String> {
+        let mut out = Vec::new();
+        let pairs = |l: &[peer::LabelPair]| l.iter().map(|p| (p.name.clone(), p.value.clone())).collect::<Vec<_>>();
+        macro_rules! ts {
+            ($t:expr) => {
+                $t.as_ref().map(|t| (t.seconds, t.nanos))
+            };
+        }
+        for f in fams {
+            let unit = f.unit.clone();
+            out.push(format!("F {:?} {:?} {:?} {unit:?}", Some(&f.name), Some(&f.help), Some(f.r#type)));
+            for m in &f.metric {
+                let mut l = format!("M {:?}", pairs(&m.label));
+                let e = |e: &Option<peer::Exemplar>| e.as_ref().map(|e| (pairs(&e.label), Some(e.value), ts!(e.timestamp)));
+                if let Some(c) = &m.counter {
+                    l += &format!(" counter {:?} {:?} {:?}", Some(c.value), e(&c.exemplar), ts!(c.start_timestamp));
+                }
+                if let Some(g) = &m.gauge {
+                    l += &format!(" gauge {:?}", Some(g.value));
+                }
+                if let Some(s) = &m.summary {
+                    let q: Vec<_> = s.quantile.iter().map(|q| (Some(q.quantile), Some(q.value))).collect();
+                    l += &format!(" summary {:?} {:?} {q:?} {:?}", Some(s.sample_count), Some(s.sample_sum), ts!(s.start_timestamp));
+                }
+                if let Some(h) = &m.histogram {
+                    let b: Vec<_> = h.bucket.iter().map(|b| (Some(b.cumulative_count), Some(b.upper_bound), e(&b.exemplar))).collect();
+                    let sp = |s: &[peer::BucketSpan]| s.iter().map(|s| (s.offset, s.length)).collect::<Vec<_>>();
+                    let native = !h.positive_span.is_empty() || h.zero_threshold > 0.0;
+                    let o = |x| if native { Some(x) } else { None };
+                    l += &format!(
+                        " histogram {:?} {:?} {b:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
+                        Some(h.sample_count),
+                        Some(h.sample_sum),
+                        ts!(h.start_timestamp),
+                        o(h.schema),
+                        native.then_some(h.zero_threshold),
+                        native.then_some(h.zero_count),
+                        sp(&h.positive_span),
+                        h.positive_delta,
+                        sp(&h.negative_span),
+                        h.negative_delta
+                    );
+                }
+                out.push(l);
+            }
+        }
+        out
+    }
+
+    fn render(r: &Registry) -> Vec<u8> {
+        Encoder::new().encode(r, Format::Protobuf).to_vec()
+    }
+
+    #[test]
+    fn round_trip_every_type() {
+        let r = registry();
+        let body = render(&r);
+        let fams = decode_all(&body).unwrap();
+        let names: Vec<_> = fams.iter().map(|f| f.name.clone().unwrap()).collect();
+        // Sorted as the text encoder sorts (by registered name); the empty family left out.
+        assert_eq!(names, ["build_info", "lat_seconds", "nat_seconds", "req_total", "size_bytes", "temp_celsius"]);
+        let text = String::from_utf8(Encoder::new().encode(&r, Format::Text).to_vec()).unwrap();
+        let text_order: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("# TYPE ")).map(|l| l.split(' ').next().unwrap()).filter(|n| *n != "empty_total").collect();
+        assert_eq!(names, text_order);
+
+        let f = |n: &str| fams.iter().find(|f| f.name.as_deref() == Some(n)).unwrap();
+        let info = f("build_info");
+        assert_eq!(info.r#type, Some(MetricType::Gauge as i32));
+        assert_eq!(pairs(&info.metric[0].label), [("version".to_string(), "1.0".to_string())]);
+        assert_eq!(info.metric[0].gauge.unwrap().value, Some(1.0));
+
+        let c = f("req_total");
+        assert_eq!((c.r#type, c.help.as_deref()), (Some(MetricType::Counter as i32), Some("Requests \"served\".")));
+        assert_eq!(pairs(&c.metric[0].label), [("h".into(), "a\"b\\c\nd".into()), ("code".into(), "200".into())]);
+        let cc = c.metric[0].counter.as_ref().unwrap();
+        assert_eq!(cc.value, Some(3.0));
+        assert_eq!(cc.created_timestamp, Some(Timestamp { seconds: 1700000000, nanos: 500_000_000 }));
+        let e = cc.exemplar.as_ref().unwrap();
+        assert_eq!(pairs(&e.label), [("trace_id".into(), "abc".into()), ("user".into(), "al\"ice".into())]);
+        assert_eq!((e.value, e.timestamp), (Some(3.0), Some(Timestamp { seconds: 1700000001, nanos: 250_000_000 })));
+        assert_eq!(c.metric[1].counter.as_ref().unwrap().exemplar, None);
+        assert_eq!(c.metric[1].counter.as_ref().unwrap().value, Some(0.5));
+
+        let g = f("temp_celsius");
+        assert_eq!((g.unit.as_deref(), g.metric[0].gauge.unwrap().value), (Some("celsius"), Some(-12.25)));
+        assert!(g.metric[0].label.is_empty() && g.metric[0].counter.is_none());
+
+        let h = f("lat_seconds").metric[0].histogram.as_ref().unwrap();
+        assert_eq!((h.sample_count, h.sample_sum), (Some(5), Some(0.05 + 0.5 + 0.5 + 3.0 + 0.7)));
+        let b: Vec<_> = h.bucket.iter().map(|b| (b.cumulative_count.unwrap(), b.upper_bound.unwrap())).collect();
+        assert_eq!(b, [(1, 0.1), (4, 1.0), (5, f64::INFINITY)]);
+        assert_eq!(h.bucket[0].exemplar, None);
+        assert_eq!(pairs(&h.bucket[1].exemplar.as_ref().unwrap().label), [("user".into(), "carol".into())]);
+        assert_eq!(h.bucket[2].exemplar.as_ref().unwrap().value, Some(3.0));
+        assert_eq!((h.schema, h.zero_threshold, h.positive_span.len()), (None, None, 0), "classic: no native fields");
+
+        let s = f("size_bytes").metric[0].summary.as_ref().unwrap();
+        assert_eq!((s.sample_count, s.sample_sum), (Some(3), Some(60.0)));
+        assert_eq!(s.quantile.iter().map(|q| q.quantile.unwrap()).collect::<Vec<_>>(), [0.5, 1.0]);
+        assert_eq!(s.quantile[1].value, Some(30.0));
+
+        let n = f("nat_seconds").metric[0].histogram.as_ref().unwrap();
+        assert_eq!(n.schema, Some(3));
+        assert_eq!(n.zero_threshold, Some(crate::metric::native::DEFAULT_ZERO_THRESHOLD));
+        assert_eq!(n.sample_count, Some(7));
+        assert_eq!(n.bucket.len(), 1, "only the +Inf bucket without classic bounds");
+        // The native buckets decode to what the histogram's snapshot holds.
+        let mut want = NativeSnapshot::default();
+        let Value::Histogram(hh) = &r.family("nat_seconds").unwrap().get(&[] as &[&str]).unwrap().value else { panic!() };
+        hh.snapshot_full(&mut Vec::new(), &mut want);
+        assert_eq!(n.zero_count, Some(want.zero_count));
+        assert_eq!(expand(&n.positive_span, &n.positive_delta), want.positive);
+        assert_eq!(expand(&n.negative_span, &n.negative_delta), want.negative);
+
+        // prometheus-client's types, prost-build from the .proto, read the same values.
+        let mut b = &body[..];
+        let mut theirs = Vec::new();
+        while !b.is_empty() {
+            theirs.push(peer::MetricFamily::decode_length_delimited(&mut b).unwrap());
+        }
+        assert_eq!(canon(&fams), canon_peer(&theirs));
+    }
+
+    /// Absolute (index, count) of the non-empty buckets, from spans and deltas as the spec
+    /// defines them (written independently of `spans_and_deltas`).
+    fn expand(spans: &[BucketSpan], deltas: &[i64]) -> Vec<(i32, u64)> {
+        let mut out = Vec::new();
+        let (mut idx, mut count, mut d) = (0i32, 0i64, deltas.iter());
+        for (k, s) in spans.iter().enumerate() {
+            idx += s.offset.unwrap();
+            if k > 0 {
+                // Offsets after the first are gaps after the previous span's end.
+            }
+            for _ in 0..s.length.unwrap() {
+                count += d.next().unwrap();
+                assert!(count >= 0);
+                if count > 0 {
+                    out.push((idx, count as u64));
+                }
+                idx += 1;
+            }
+        }
+        assert!(d.next().is_none(), "a delta outside every span");
+        out
+    }
+
+    #[test]
+    fn spans_for_sparse_layouts() {
+        let run = |b: &[(i32, u64)]| {
+            let (mut s, mut d) = (Vec::new(), Vec::new());
+            spans_and_deltas(b, &mut s, &mut d);
+            (s.iter().map(|s| (s.offset.unwrap(), s.length.unwrap())).collect::<Vec<_>>(), d)
+        };
+        // Negative start; a gap of one is filled, one of three starts a span, as is a far one.
+        let b = [(-3, 1), (-2, 2), (0, 5), (1, 1), (5, 3), (100, 1)];
+        assert_eq!(run(&b), (vec![(-3, 5), (3, 1), (94, 1)], vec![1, 1, -2, 5, -4, 2, -2]));
+        // A gap of exactly two is filled with two zero buckets.
+        assert_eq!(run(&[(7, 4), (10, 4)]), (vec![(7, 4)], vec![4, -4, 0, 4]));
+        assert_eq!(run(&[]), (vec![], vec![]));
+        assert_eq!(run(&[(0, u32::MAX as u64 + 7)]), (vec![(0, 1)], vec![u32::MAX as i64 + 7]));
+        // Pseudo-random layouts round-trip through the spec's reading.
+        let mut x = 0x2545f4914f6cdd1du64;
+        for _ in 0..500 {
+            let mut b = Vec::new();
+            let mut i = (x % 50) as i32 - 25;
+            for _ in 0..(x >> 8) % 30 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                b.push((i, 1 + (x >> 40) % 1000));
+                i += 1 + [0, 0, 1, 2, 3, 40][(x % 6) as usize];
+            }
+            let (mut s, mut d) = (Vec::new(), Vec::new());
+            spans_and_deltas(&b, &mut s, &mut d);
+            assert_eq!(expand(&s, &d), b);
+            assert!(s.iter().skip(1).all(|s| s.offset.unwrap() > 2), "gaps of <= 2 stay inside a span");
+        }
+    }
+
+    #[test]
+    fn native_fields_negative_zero_and_noop() {
+        let mut ph = Histogram::default();
+        let snap = NativeSnapshot {
+            schema: -2,
+            zero_threshold: 0.001,
+            zero_count: 4,
+            positive: vec![(1, 2), (2, 1)],
+            negative: vec![(-5, 1), (0, 3)],
+        };
+        native_fields(&mut ph, &snap);
+        assert_eq!((ph.schema, ph.zero_threshold, ph.zero_count), (Some(-2), Some(0.001), Some(4)));
+        assert_eq!(expand(&ph.negative_span, &ph.negative_delta), snap.negative);
+        assert_eq!(expand(&ph.positive_span, &ph.positive_delta), snap.positive);
+        // Empty with a zero threshold: Prometheus already sees it as native.
+        let empty = NativeSnapshot { schema: 0, zero_threshold: 1e-9, ..Default::default() };
+        native_fields(&mut ph, &empty);
+        assert!(ph.positive_span.is_empty() && ph.negative_span.is_empty());
+        // Empty, zero threshold 0: a no-op span, else it would read as a classic histogram.
+        let empty = NativeSnapshot::default();
+        native_fields(&mut ph, &empty);
+        assert_eq!(ph.positive_span, [BucketSpan { offset: Some(0), length: Some(0) }]);
+        assert!(ph.positive_delta.is_empty());
+        // Only a zero count: no no-op span needed.
+        native_fields(&mut ph, &NativeSnapshot { zero_count: 1, ..Default::default() });
+        assert!(ph.positive_span.is_empty());
+    }
+
+    #[test]
+    fn wire_bytes_of_a_small_family() {
+        // One gauge without labels, byte for byte: what metrics.proto's field numbers and
+        // proto2 presence give (a 0 value is sent).
+        let r = Registry::new();
+        r.register(&FamilyDesc::new("g", T::Gauge, "", &[])).unwrap();
+        r.get_or_create("g", &[] as &[&str], None).unwrap();
+        let body = render(&r);
+        // len, name(1)="g", help(2)="", type(3)=GAUGE, metric(4){gauge(2){value(1)=0.0}}
+        let want = [
+            0x14, 0x0a, 0x01, b'g', 0x12, 0x00, 0x18, 0x01, 0x22, 0x0b, 0x12, 0x09, 0x09, 0, 0, 0, 0, 0, 0, 0, 0,
+        ];
+        assert_eq!(body, want[..]);
+    }
+
+    #[test]
+    fn messages_are_reused_across_scrapes_and_families() {
+        let r = registry();
+        let mut enc = Encoder::new();
+        let first = enc.encode(&r, Format::Protobuf).to_vec();
+        // Same registry, same bytes, with the pools in play (families of other kinds had
+        // the messages in between).
+        assert_eq!(enc.encode(&r, Format::Protobuf), &first[..]);
+        // An exemplar gone from the store is gone from the next render (pooled, not kept).
+        let r2 = Registry::new();
+        r2.register(&FamilyDesc::new("req_total", T::Counter, "", &["h", "code"])).unwrap();
+        r2.get_or_create("req_total", &["x", "1"], None).unwrap();
+        let f = decode_all(enc.encode(&r2, Format::Protobuf)).unwrap();
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].metric.len(), 1);
+        assert_eq!(f[0].metric[0].counter.as_ref().unwrap().exemplar, None);
+        assert_eq!(f[0].help.as_deref(), Some(""));
+        assert_eq!(f[0].unit, None);
+        assert_eq!(decode_all(enc.encode(&r, Format::Protobuf)).unwrap(), decode_all(&first).unwrap());
+    }
+
+    #[test]
+    fn timestamps() {
+        assert_eq!(Timestamp::from_unix(1.5), Timestamp { seconds: 1, nanos: 500_000_000 });
+        assert_eq!(Timestamp::from_unix(-1.25), Timestamp { seconds: -2, nanos: 750_000_000 });
+        assert_eq!(Timestamp::from_unix(f64::NAN), Timestamp { seconds: 0, nanos: 0 });
+        assert!(Timestamp::from_unix(1700000000.9999999999).nanos <= 999_999_999);
+    }
+}
