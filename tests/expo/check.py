@@ -12,6 +12,8 @@ A case is an exposition plus the expected content next to it:
 Expected JSON:
   {"samples":  [{"name": "x_total", "labels": {"a": "v"}, "value": 1.5}, ...],
    "families": [{"name": "x", "type": "counter", "help": "...", "unit": "..."}]}
+  exemplar (optional, OpenMetrics): {"labels": {...}, "value": x, "timestamp": t}; a
+  sample without one must have none (t within 1e-6: written to the microsecond).
   value: a JSON number, or "+Inf", "-Inf", "NaN", or "any" (only presence is
   checked), or {"near": x, "rel": r} (within r*|x| of x: estimates such as
   summary quantiles).  A JSON integer (no fraction, no exponent) is compared
@@ -43,7 +45,9 @@ Checks, per case (all problems are printed, then the case fails):
         6. Samples: the set of (name, labels) parsed equals the set expected,
            each exactly once; values equal as float64 (NaN == NaN, "any"
            matches anything, "near" within its error, integers exactly as
-           written; timestamps and exemplars are ignored).
+           written; timestamps are ignored); exemplars as the parser reads them
+           equal the expected ones (none where none is expected); in text 0.0.4
+           nothing may follow a sample's value.
         7. Families: each expected family is present once, with equal type,
            help (and unit).  Help is compared after passing the expected help
            through the same parser (escaped the canonical way), because both
@@ -183,7 +187,7 @@ def load_expected(path):
         raise CaseError(f"{path.name}: cannot read JSON: {e}")
     if not isinstance(data, dict) or not isinstance(data.get("samples"), list):
         raise CaseError(f"{path.name}: top level must be an object with a 'samples' list")
-    samples = {}
+    samples, exemplars = {}, {}
     for i, s in enumerate(data["samples"]):
         where = f"{path.name}: samples[{i}]"
         if not isinstance(s, dict) or not isinstance(s.get("name"), str) or "value" not in s:
@@ -196,6 +200,12 @@ def load_expected(path):
         if key in samples:
             raise CaseError(f"{where}: duplicate expected sample {s['name']}{fmt_labels(labels)}")
         samples[key] = expected_value(s["value"], where)
+        ex = s.get("exemplar")
+        if ex is not None:
+            if not (isinstance(ex, dict) and isinstance(ex.get("labels"), dict)
+                    and all(isinstance(ex.get(k), (int, float)) for k in ("value", "timestamp"))):
+                raise CaseError(f"{where}: 'exemplar' needs 'labels', 'value' and 'timestamp'")
+            exemplars[key] = ex
     families = data.get("families", [])
     if not isinstance(families, list):
         raise CaseError(f"{path.name}: 'families' must be a list")
@@ -205,7 +215,7 @@ def load_expected(path):
         for k in ("type", "help", "unit"):
             if k in f and not isinstance(f[k], str):
                 raise CaseError(f"{path.name}: families[{i}].{k} must be a string")
-    return samples, families
+    return samples, families, exemplars
 
 
 # ------------------------------------------------------------------ promtool
@@ -273,24 +283,48 @@ def txt_counter_type_names(text):
     return names
 
 
+def value_field(line):
+    """(the value as written, what follows it) of a sample line: past the name and the
+    label set (quoted values with backslash escapes may hold spaces, braces and '#')."""
+    i = 0
+    while i < len(line) and line[i] not in "{ ":
+        i += 1
+    if i < len(line) and line[i] == "{":
+        quoted = False
+        while i < len(line):
+            c = line[i]
+            if quoted and c == "\\":
+                i += 2
+                continue
+            if c == '"':
+                quoted = not quoted
+            elif c == "}" and not quoted:
+                break
+            i += 1
+        i += 1
+    rest = line[i:].lstrip(" ")
+    value, _, after = rest.partition(" ")
+    return value, after
+
+
 def parse(text, fmt):
-    """-> list of (literal family name, type, help, unit, [(name, labels, value)])"""
+    """-> list of (literal family name, type, help, unit, [(name, labels, value, exemplar)])"""
     if fmt == ".om":
         return [(f.name, f.type, f.documentation, f.unit,
-                 [(s.name, dict(s.labels), s.value) for s in f.samples])
+                 [(s.name, dict(s.labels), s.value, s.exemplar) for s in f.samples])
                 for f in parse_om(text)]
     counters = txt_counter_type_names(text)
     out = []
     for f in parse_txt(text):
-        name, samples = f.name, [(s.name, dict(s.labels), s.value) for s in f.samples]
+        name, samples = f.name, [(s.name, dict(s.labels), s.value, None) for s in f.samples]
         typ = "untyped" if f.type == "unknown" else f.type
         if f.type == "counter":
             # Undo the parser's renaming (see module docstring).
             if name + "_total" in counters:
                 name = name + "_total"
             else:
-                samples = [(n[:-len("_total")] if n == name + "_total" else n, l, v)
-                           for n, l, v in samples]
+                samples = [(n[:-len("_total")] if n == name + "_total" else n, l, v, e)
+                           for n, l, v, e in samples]
         out.append((name, typ, f.documentation, f.unit, samples))
     return out
 
@@ -302,7 +336,7 @@ def check_case(expo, fmt, promtool_result=None):
     exp_path = expo.with_name(expo.name + ".json")
     if not exp_path.exists():
         return [f"missing expected file {exp_path.name}"], notes
-    want_samples, want_families = load_expected(exp_path)  # may raise CaseError
+    want_samples, want_families, want_exemplars = load_expected(exp_path)  # may raise CaseError
 
     raw = expo.read_bytes()
     try:
@@ -328,9 +362,13 @@ def check_case(expo, fmt, promtool_result=None):
     if n_lines != n_parsed:
         problems.append(f"{n_lines} sample lines but the parser returned {n_parsed} samples "
                         "(repeated series are dropped by the OpenMetrics parser)")
-    # The value as written, per parsed sample: both parsers return samples in line order,
-    # and qprom writes no timestamps or exemplars, so it is a line's last field.
-    raws = [line.rsplit(" ", 1)[-1] for line in lines] if n_lines == n_parsed else [None] * n_parsed
+    # The value as written, per parsed sample: both parsers return samples in line order.
+    fields = [value_field(line) for line in lines]
+    raws = [v for v, _ in fields] if n_lines == n_parsed else [None] * n_parsed
+    if fmt == ".txt":
+        for line, (_, after) in zip(lines, fields):
+            if after:
+                problems.append(f"text 0.0.4 line has {after!r} after its value: {line!r}")
 
     # Families.
     by_name = {}
@@ -363,8 +401,20 @@ def check_case(expo, fmt, promtool_result=None):
     got = {}
     raw_of = iter(raws)
     for fam in families:
-        for name, labels, value in fam[4]:
+        for name, labels, value, ex in fam[4]:
             raw = next(raw_of)
+            key = (name, tuple(sorted(labels.items())))
+            want_ex = want_exemplars.get(key)
+            where = f"sample {name}{fmt_labels(labels)}"
+            if want_ex is None and ex is not None:
+                problems.append(f"{where}: unexpected exemplar {ex}")
+            elif want_ex is not None and ex is None:
+                problems.append(f"{where}: exemplar expected {want_ex}, got none")
+            elif want_ex is not None and not (
+                    dict(ex.labels) == want_ex["labels"] and float(ex.value) == float(want_ex["value"])
+                    and ex.timestamp is not None
+                    and abs(float(ex.timestamp) - float(want_ex["timestamp"])) <= 1e-6):
+                problems.append(f"{where}: exemplar expected {want_ex}, got {ex}")
             try:
                 as_written = float(raw) if raw is not None else None
             except ValueError:
