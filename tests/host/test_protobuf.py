@@ -49,7 +49,7 @@ def fams(q, qprom):
         qprom.call("qprom_obs", q.s(PREFIX + "size_bytes"), None, v)
     qprom.call("qprom_create", d(q, name=q.s(PREFIX + "build"), type=q.s("info"), help=q.string("B."),
                                  labels=q.syms(["version"])))
-    qprom.call("qprom_set", q.s(PREFIX + "build"), "1.0", 1)
+    qprom.call("qprom_series", PREFIX + "build", "1.0", None, None)
     return qprom
 
 
