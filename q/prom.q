@@ -10,7 +10,9 @@
 
 / ---- bindings: every C function, once ---------------------------------------------
 / create[def:dict] -> name:symbol            def: `name`type mandatory; optional `help`labels
-/                                            `unit`buckets`quantiles`maxAge`ageBuckets`limit
+/                                            `unit`buckets`quantiles`maxAge`ageBuckets`limit,
+/                                            native histograms: `nativeSchema or `nativeFactor,
+/                                            `nativeZeroThreshold`nativeMaxBuckets`nativeMinReset
 .prom.i.create:.prom.LIB 2:(`qprom_create;1);
 / series[metric;labels;params:floats;start] -> id:long   get or create (addmetric)
 .prom.i.series:.prom.LIB 2:(`qprom_series;4);
@@ -22,6 +24,10 @@
 .prom.i.set:.prom.LIB 2:(`qprom_set;3);
 / obs[target;labels;v:number|numbers] -> :: histograms and summaries
 .prom.i.obs:.prom.LIB 2:(`qprom_obs;3);
+/ incex[target;labels;v:number;ex:dict] -> ::   counters; ex: label names!strings or symbols
+.prom.i.incex:.prom.LIB 2:(`qprom_inc_ex;4);
+/ obsex[target;labels;v:number;ex:dict] -> ::   histograms: ex kept for v's bucket
+.prom.i.obsex:.prom.LIB 2:(`qprom_obs_ex;4);
 / get[target;labels] -> float               value; the sum for histograms and summaries
 .prom.i.get:.prom.LIB 2:(`qprom_get;2);
 / del[metric;labels] -> ::                  labels (::) removes the whole metric
@@ -100,6 +106,8 @@
 .prom.decr:.prom.i.dec                            / decr[metric;labels;v]
 .prom.setv:.prom.i.set                            / setv[metric;labels;v]
 .prom.obs:.prom.i.obs                             / obs[metric;labels;v or list]
+.prom.incEx:.prom.i.incex                         / incEx[metric;labels;v;exemplar]
+.prom.obsEx:.prom.i.obsex                         / obsEx[metric;labels;v;exemplar]
 .prom.getv:.prom.i.get                            / getv[metric;labels] -> float
 .prom.del:.prom.i.del                             / del[metric;labels] / del[metric;::]
 .prom.metrics:.prom.i.metrics                     / metrics[] -> table
@@ -253,6 +261,8 @@
 /   user 1b        kdb_user_request_duration_seconds{handler,user} (.z.u), and errors
 /   functions `f`g kdb_function_request_duration_seconds{handler,function} for (`f;args)
 /                  messages to .z.pg/.z.ps calling a listed function, and errors
+/   exemplars 1b   each request's kdb_request_duration_seconds observation keeps an
+/                  exemplar: user and function (pg ps), path (ph pp), user (ws)
 / All of it rides on after_X/error_X's one call (qprom_request_ex instead of qprom_request).
 .prom.i.sz:{@[{-22!x};x;0N]}
 / mwf[handler;t0;msg;res;failed]: pg and ps give -22! sizes when sizes is on (of the result

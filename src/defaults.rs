@@ -5,7 +5,7 @@
 //! names and types of KX's q-only exporter, for existing dashboards).
 
 use crate::error::{Error, Result};
-use crate::metric::{validate_buckets, MetricType, Params, SummaryParams};
+use crate::metric::{validate_buckets, Exemplar, MetricType, Params, SummaryParams};
 use crate::registry::{Family, FamilyDesc, Registry, Series};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -206,17 +206,23 @@ impl Defaults {
         naming: Naming,
         buckets: Option<&[f64]>,
         summary: Option<SummaryParams>,
+        native: Option<crate::metric::NativeParams>,
         info: &Info,
         prev: Option<&Defaults>,
     ) -> Result<Defaults> {
         let buckets = validate_buckets(buckets.unwrap_or(&DURATION_BUCKETS))?;
+        // `nativeHistograms`: the request histogram keeps its classic buckets too.
+        let duration = match native {
+            Some(n) => Params::Native(buckets, n),
+            None => Params::Buckets(buckets),
+        };
         let summary = Params::Summary(match summary {
             Some(p) => p,
             None => SummaryParams::new(&[0.25, 0.5, 0.75], Duration::from_secs(600), 5)?,
         });
         let mut o = Owner { reg, owned: prev.map(|p| p.owned.clone()).unwrap_or_default(), skipped: Vec::new() };
         let mut d = match naming {
-            Naming::Standard => Self::standard(&mut o, buckets, info)?,
+            Naming::Standard => Self::standard(&mut o, duration, info)?,
             Naming::Kx => Self::kx(&mut o, summary, info)?,
         };
         // Only what is still registered: a family removed since (`.prom.del`) is not kept
@@ -231,14 +237,14 @@ impl Defaults {
         &self.skipped
     }
 
-    fn standard(o: &mut Owner, buckets: Arc<[f64]>, info: &Info) -> Result<Defaults> {
+    fn standard(o: &mut Owner, duration: Params, info: &Info) -> Result<Defaults> {
         use MetricType::*;
         if o.fam("kdb_info", Info, "kdb+ process: release date, version, OS, cores, licence expiry.", &["release", "version", "os", "cores", "licence_expiry"], None)? {
             o.series("kdb_info", &[&info.release, &info.version, &info.os, &info.cores, &info.licence_expiry])?;
         }
         o.fam("kdb_requests_total", Counter, "Requests handled, by .z handler.", &["handler"], None)?;
         o.fam("kdb_request_errors_total", Counter, "Requests whose handler signalled an error, by .z handler.", &["handler"], None)?;
-        o.fam("kdb_request_duration_seconds", Histogram, "Time spent in the .z handler, by handler.", &["handler"], Some(Params::Buckets(buckets)))?;
+        o.fam("kdb_request_duration_seconds", Histogram, "Time spent in the .z handler, by handler.", &["handler"], Some(duration))?;
         let mut handlers = Vec::new();
         for h in Handler::ALL {
             handlers.push(PerHandler {
@@ -343,6 +349,12 @@ impl Defaults {
     /// One handler call finished: count it (and its error) and observe its duration.
     #[inline]
     pub fn request(&self, h: Handler, seconds: f64, failed: bool) {
+        self.request_ex(h, seconds, failed, None)
+    }
+
+    /// [`Defaults::request`], the duration histogram's observation carrying `ex`.
+    #[inline]
+    pub fn request_ex(&self, h: Handler, seconds: f64, failed: bool, ex: Option<&crate::metric::Exemplar>) {
         let Some(p) = self.handlers.get(h as usize) else { return };
         if let Some(s) = &p.requests {
             let _ = s.inc(1.0);
@@ -352,7 +364,10 @@ impl Defaults {
         }
         let secs = if seconds.is_finite() { seconds.max(0.0) } else { 0.0 };
         if let Some(s) = &p.histogram {
-            let _ = s.observe(secs);
+            let _ = match ex {
+                Some(e) => s.observe_with_exemplar(secs, Exemplar { value: secs, ..e.clone() }),
+                None => s.observe(secs),
+            };
         }
         if let Some(s) = &p.summary {
             let _ = s.observe(secs);
@@ -438,7 +453,7 @@ mod tests {
     #[test]
     fn kx_mode_has_kx_families_and_types() {
         let r = Registry::new();
-        Defaults::register(&r, Naming::Kx, None, None, &info(), None).unwrap();
+        Defaults::register(&r, Naming::Kx, None, None, None, &info(), None).unwrap();
         let mut n = 0;
         r.for_each_family(|_| n += 1);
         assert_eq!(n, 38);
@@ -450,7 +465,7 @@ mod tests {
     #[test]
     fn requests_count_errors_and_durations() {
         let r = Registry::new();
-        let d = Defaults::register(&r, Naming::Standard, None, None, &info(), None).unwrap();
+        let d = Defaults::register(&r, Naming::Standard, None, None, None, &info(), None).unwrap();
         d.request(Handler::Pg, 0.002, false);
         d.request(Handler::Pg, 0.5, true);
         d.request(Handler::Ts, -1.0, false);
@@ -460,7 +475,7 @@ mod tests {
         assert_eq!(get("kdb_request_duration_seconds", "sync"), 0.502);
         assert_eq!(get("kdb_request_duration_seconds", "timer"), 0.0, "negative durations clamp to 0");
         // Idempotent: registering again finds the same series.
-        let d2 = Defaults::register(&r, Naming::Standard, None, None, &info(), Some(&d)).unwrap();
+        let d2 = Defaults::register(&r, Naming::Standard, None, None, None, &info(), Some(&d)).unwrap();
         d2.request(Handler::Pg, 0.0, false);
         assert_eq!(get("kdb_requests_total", "sync"), 3.0);
     }
@@ -475,14 +490,14 @@ mod tests {
         r.register(&FamilyDesc::new("memory_heap_peak_bytes", MetricType::Counter, "x", &[])).unwrap();
         r.register(&FamilyDesc::new("kdb_sync_total", MetricType::Counter, "x", &[])).unwrap();
         r.register(&FamilyDesc::new("kdb_requests", MetricType::Gauge, "x", &[])).unwrap();
-        let d = Defaults::register(&r, Naming::Standard, None, None, &info(), None).unwrap();
+        let d = Defaults::register(&r, Naming::Standard, None, None, None, &info(), None).unwrap();
         assert_eq!(d.skipped(), ["kdb_info", "kdb_requests_total"]);
         assert_eq!(r.family("kdb_info").unwrap().metric_type(), MetricType::Gauge);
         assert!(r.family("kdb_requests_total").is_err());
         d.request(Handler::Pg, 0.1, true); // the families that are ours still move
         assert_eq!(r.family("kdb_request_errors_total").unwrap().get(&["sync"]).unwrap().get(), 1.0);
         // kx naming: every colliding family stays the user's, untouched by our updates
-        let k = Defaults::register(&r, Naming::Kx, None, None, &info(), Some(&d)).unwrap();
+        let k = Defaults::register(&r, Naming::Kx, None, None, None, &info(), Some(&d)).unwrap();
         assert_eq!(k.skipped(), ["kdb_info", "memory_heap_peak_bytes", "kdb_sync_total"]);
         assert_eq!(r.family("memory_heap_peak_bytes").unwrap().metric_type(), MetricType::Counter);
         k.request(Handler::Pg, 0.1, false);
@@ -493,14 +508,14 @@ mod tests {
         assert_eq!(one("memory_heap_bytes"), 8.0);
         assert_eq!(one("kdb_sync_err_total"), 0.0);
         // registering again (init after stop) knows its own families from the user's
-        let k2 = Defaults::register(&r, Naming::Kx, None, None, &info(), Some(&k)).unwrap();
+        let k2 = Defaults::register(&r, Naming::Kx, None, None, None, &info(), Some(&k)).unwrap();
         assert_eq!(k2.skipped(), k.skipped());
         k2.request(Handler::Pg, 0.1, true);
         assert_eq!(one("kdb_sync_err_total"), 1.0);
         // one of ours removed and defined again by the user: theirs from then on
         r.unregister("kdb_ws_total").unwrap();
         r.register(&FamilyDesc::new("kdb_ws_total", MetricType::Gauge, "mine", &[])).unwrap();
-        let k3 = Defaults::register(&r, Naming::Kx, None, None, &info(), Some(&k2)).unwrap();
+        let k3 = Defaults::register(&r, Naming::Kx, None, None, None, &info(), Some(&k2)).unwrap();
         assert!(k3.skipped().iter().any(|s| s == "kdb_ws_total"));
         assert_eq!(k3.owned.len(), k2.owned.len() - 1, "the removed family is not kept");
     }
@@ -508,7 +523,7 @@ mod tests {
     #[test]
     fn connections_and_memory_by_key() {
         let r = Registry::new();
-        let d = Defaults::register(&r, Naming::Standard, None, None, &info(), None).unwrap();
+        let d = Defaults::register(&r, Naming::Standard, None, None, None, &info(), None).unwrap();
         d.connection(Conn::Pc); // opened before init: stays at 0
         d.connection(Conn::Po);
         d.connection(Conn::Wo);

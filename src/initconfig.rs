@@ -27,9 +27,11 @@ pub const LISTEN_KEYS: [&str; 16] = [
     "basicAuthUsers",
 ];
 /// Handler middleware keys (`buckets` is shared with the default metrics).
-pub const MIDDLEWARE_KEYS: [&str; 6] = ["inflight", "sizes", "sizeBuckets", "httpStatus", "user", "functions"];
-pub const OTHER_KEYS: [&str; 10] =
-    ["naming", "buckets", "quantiles", "maxAge", "handlers", "limit", "defaults", "fileSd", "queueTopN", "lagProbe"];
+pub const MIDDLEWARE_KEYS: [&str; 7] = ["inflight", "sizes", "sizeBuckets", "httpStatus", "user", "functions", "exemplars"];
+pub const OTHER_KEYS: [&str; 11] = [
+    "naming", "buckets", "quantiles", "maxAge", "handlers", "limit", "defaults", "fileSd", "queueTopN", "lagProbe",
+    "nativeHistograms",
+];
 
 /// How one `-prom.<key>` option's text becomes a configuration value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,7 +55,7 @@ pub enum Cli {
 }
 
 /// Every `.prom.init` key and its command-line parser.
-pub const CLI: [(&str, Cli); 32] = [
+pub const CLI: [(&str, Cli); 34] = [
     ("port", Cli::Long),
     ("bind", Cli::Text),
     ("path", Cli::Text),
@@ -76,6 +78,7 @@ pub const CLI: [(&str, Cli); 32] = [
     ("httpStatus", Cli::Bool),
     ("user", Cli::Bool),
     ("functions", Cli::Syms),
+    ("exemplars", Cli::Bool),
     ("naming", Cli::Sym),
     ("buckets", Cli::Floats),
     ("quantiles", Cli::Floats),
@@ -86,6 +89,7 @@ pub const CLI: [(&str, Cli); 32] = [
     ("fileSd", Cli::Text),
     ("queueTopN", Cli::Long),
     ("lagProbe", Cli::Float),
+    ("nativeHistograms", Cli::Bool),
 ];
 
 pub fn cli_kind(key: &str) -> Option<Cli> {

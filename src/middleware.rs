@@ -55,6 +55,9 @@ const CALLS: [Handler; 2] = [Handler::Pg, Handler::Ps];
 pub struct Config {
     /// `inflight`: a gauge per handler, up at `before_X`, down at `after_X`/`error_X`.
     pub inflight: bool,
+    /// `exemplars`: each request's duration observation carries an exemplar (user and
+    /// function for IPC, path for HTTP).
+    pub exemplars: bool,
     /// `sizes`: request and response size histograms (bytes).
     pub sizes: bool,
     /// `sizeBuckets`: bounds of the size histograms; [`SIZE_BUCKETS`] when None.
@@ -73,7 +76,7 @@ pub struct Config {
 impl Config {
     /// Whether the after/error hooks must call the richer export.
     pub fn any(&self) -> bool {
-        self.inflight || self.sizes || self.http_status || self.user || !self.functions.is_empty()
+        self.inflight || self.sizes || self.http_status || self.user || self.exemplars || !self.functions.is_empty()
     }
 }
 

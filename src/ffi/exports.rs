@@ -7,7 +7,7 @@
 use super::k::{self, Item, KF, KJ};
 use crate::error::{Error, Result};
 use crate::expo::{Encoder, Format};
-use crate::metric::{validate_buckets, MetricType, Params, SummaryParams, Value};
+use crate::metric::{validate_buckets, MetricType, NativeParams, Params, SummaryParams, Value};
 use crate::registry::{global, FamilyDesc, Registry, Series};
 use super::qapi::K;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -73,6 +73,41 @@ pub extern "C" fn qprom_inc(t: K, labels: K, v: K) -> K {
         on_series(t, labels, true, |s| s.inc(v))?;
         Ok(k::generic_null())
     })
+}
+
+/// `.prom.incEx[metric;labels;v;exemplar]`: [`qprom_inc`] of a counter, keeping the
+/// exemplar (a dictionary of label names to strings or symbols) for it.
+#[no_mangle]
+pub extern "C" fn qprom_inc_ex(t: K, labels: K, v: K, ex: K) -> K {
+    guard(|| {
+        let v = k::num(v)?;
+        let e = exemplar(ex, v)?;
+        on_series(t, labels, true, |s| s.inc_with_exemplar(v, e.clone()))?;
+        Ok(k::generic_null())
+    })
+}
+
+/// `.prom.obsEx[metric;labels;v;exemplar]`: one observation of a histogram, keeping the
+/// exemplar for the classic bucket it falls in.
+#[no_mangle]
+pub extern "C" fn qprom_obs_ex(t: K, labels: K, v: K, ex: K) -> K {
+    guard(|| {
+        let v = k::num(v)?;
+        let e = exemplar(ex, v)?;
+        on_series(t, labels, true, |s| s.observe_with_exemplar(v, e.clone()))?;
+        Ok(k::generic_null())
+    })
+}
+
+/// An exemplar from q: a dictionary with symbol keys (label names) and string or symbol
+/// values, stamped now. Its value is the increment or observation it goes with.
+pub(super) fn exemplar(ex: K, value: f64) -> Result<crate::metric::Exemplar> {
+    let items = k::dict_items(ex).map_err(|_| Error::ExemplarLabels)?;
+    let labels = items
+        .iter()
+        .map(|(name, item)| Ok(((*name).into(), item.text(Error::ExemplarLabels)?.into())))
+        .collect::<Result<Vec<_>>>()?;
+    crate::metric::Exemplar::new(labels, value, crate::registry::unix_now())
 }
 
 /// `.prom.dec`/`.prom.decr`/updval `-`: subtract from a gauge.
@@ -147,6 +182,7 @@ pub extern "C" fn qprom_create(def: K) -> K {
         let (mut name, mut mtype, mut help, mut unit) = (None, None, "", "");
         let (mut labels, mut buckets, mut quantiles) = (Vec::new(), None, None);
         let (mut max_age, mut age_buckets, mut limit) = (None, None, None);
+        let mut native = NativeKeys::default();
         for (key, item) in &items {
             match *key {
                 "name" => name = Some(item.text(Error::NameType)?),
@@ -168,6 +204,7 @@ pub extern "C" fn qprom_create(def: K) -> K {
                 "maxAge" => max_age = Some(item.seconds(Error::OptionType, Error::InvalidWindow, 1e10)?),
                 "ageBuckets" => age_buckets = Some(item.count(Error::OptionType)?),
                 "limit" => limit = Some(item.count(Error::OptionType)?),
+                k if k.starts_with("native") && native.take(&k["native".len()..], item)? => {}
                 _ => return Err(Error::UnknownOption),
             }
         }
@@ -179,6 +216,9 @@ pub extern "C" fn qprom_create(def: K) -> K {
         let params = match mtype {
             MetricType::Histogram if summary_keys => return Err(Error::InvalidParams),
             MetricType::Summary if buckets.is_some() => return Err(Error::InvalidParams),
+            MetricType::Histogram if native.any() => {
+                Some(Params::Native(validate_buckets(buckets.as_deref().unwrap_or(&[]))?, native.params()?))
+            }
             MetricType::Histogram => buckets.map(|b| validate_buckets(&b).map(Params::Buckets)).transpose()?,
             MetricType::Summary if summary_keys => {
                 let d = SummaryParams::default();
@@ -188,7 +228,7 @@ pub extern "C" fn qprom_create(def: K) -> K {
                     age_buckets.map_or(Ok(d.age_buckets), |n| u32::try_from(n).map_err(|_| Error::InvalidWindow))?,
                 )?))
             }
-            _ if buckets.is_some() || summary_keys => {
+            _ if buckets.is_some() || summary_keys || native.any() => {
                 return Err(Error::InvalidParams)
             }
             _ => None,
@@ -198,6 +238,69 @@ pub extern "C" fn qprom_create(def: K) -> K {
         reg().register(&d)?;
         Ok(k::sym(name))
     })
+}
+
+/// The native-histogram keys, as `.prom.create` takes them (`nativeSchema`…) and as
+/// `.prom.init`'s `nativeHistograms` dictionary does (`schema`…): `schema` or `factor`
+/// (not both), `zeroThreshold`, `maxBuckets`, `minReset`. Each is checked here; their
+/// ranges by [`NativeParams::new`].
+#[derive(Debug, Default)]
+pub(crate) struct NativeKeys {
+    schema: Option<i64>,
+    factor: Option<f64>,
+    zero: Option<f64>,
+    max: Option<i64>,
+    min_reset: Option<std::time::Duration>,
+    given: bool,
+}
+
+impl NativeKeys {
+    /// Takes `key` (without any `native` prefix) if it is one; false if it is not.
+    pub(super) fn take(&mut self, key: &str, item: &Item) -> Result<bool> {
+        let number = |i: &Item| match i {
+            Item::Num(n) => Ok(*n),
+            Item::K(x) if matches!(k::ty(*x), -9..=-5) => k::num(*x).map_err(|_| Error::OptionType),
+            _ => Err(Error::OptionType),
+        };
+        match key {
+            "Schema" | "schema" => self.schema = Some(item.count(Error::OptionType)?),
+            "Factor" | "factor" => self.factor = Some(number(item)?),
+            "ZeroThreshold" | "zeroThreshold" => self.zero = Some(number(item)?),
+            "MaxBuckets" | "maxBuckets" => self.max = Some(item.count(Error::OptionType)?),
+            "MinReset" | "minReset" => {
+                let zero = match item {
+                    Item::Num(n) => *n == 0.0,
+                    Item::K(x) if k::ty(*x) == -16 => k::whole_timespan(*x).ok() == Some(0),
+                    Item::K(x) => k::num(*x).ok() == Some(0.0),
+                    Item::Sym(_) => false,
+                };
+                self.min_reset = Some(if zero {
+                    std::time::Duration::ZERO
+                } else {
+                    item.seconds(Error::OptionType, Error::InvalidNative, 1e10)?
+                });
+            }
+            _ => return Ok(false),
+        }
+        self.given = true;
+        Ok(true)
+    }
+
+    pub(super) fn any(&self) -> bool {
+        self.given
+    }
+
+    pub(super) fn params(&self) -> Result<NativeParams> {
+        let d = NativeParams::default();
+        let schema = match (self.schema, self.factor) {
+            (Some(_), Some(_)) => return Err(Error::InvalidNative),
+            (Some(s), None) => i32::try_from(s).map_err(|_| Error::InvalidNative)?,
+            (None, Some(f)) => NativeParams::schema_for_factor(f)?,
+            (None, None) => d.schema,
+        };
+        let max = self.max.map_or(Ok(d.max_buckets), |m| u32::try_from(m).map_err(|_| Error::InvalidNative))?;
+        NativeParams::new(schema, self.zero.unwrap_or(d.zero_threshold), max, self.min_reset.unwrap_or(d.min_reset))
+    }
 }
 
 fn item_nums(i: &Item) -> Result<Vec<f64>> {

@@ -289,6 +289,7 @@ pub(super) fn config_from_items(items: &[(&str, Item)]) -> Result<Config> {
             "sizes" => c.sizes = v.flag()?,
             "httpStatus" => c.http_status = v.flag()?,
             "user" => c.user = v.flag()?,
+            "exemplars" => c.exemplars = v.flag()?,
             "sizeBuckets" => c.size_buckets = Some(numbers(&v)?),
             "buckets" => c.duration_buckets = Some(numbers(&v)?),
             "functions" => {
@@ -400,6 +401,41 @@ fn called<'a>(m: K) -> Option<&'a str> {
     }
 }
 
+/// The path of an HTTP request handed to `.z.ph`/`.z.pp` (`(text;headers)`, the text
+/// starting with the path without its `/`): up to the first `?`, space or line end.
+fn http_path<'a>(req: K) -> Option<&'a str> {
+    if k::ty(req) != k::KG || k::len(req) == 0 {
+        return None;
+    }
+    let t = opt_text(k::kids(req)[0])?;
+    Some(t.split(['?', ' ', '\r', '\n']).next().unwrap_or(""))
+}
+
+/// The exemplar of one request (`exemplars` on): user and function for IPC, the path for
+/// HTTP, the user for websockets; none for the timer, or when nothing is known. Labels
+/// that would take it past OpenMetrics' 128 characters are left out.
+fn request_exemplar(h: Handler, x: &Extras, path: Option<&str>, secs: f64) -> Option<crate::metric::Exemplar> {
+    use crate::defaults::Handler::*;
+    let candidates: [(&str, Option<&str>); 3] = match h {
+        Pg | Ps => [("user", x.user), ("function", x.function), ("path", None)],
+        Ph | Pp => [("path", path.map(|p| p.trim_start_matches('/'))), ("user", None), ("function", None)],
+        Ws => [("user", x.user), ("function", None), ("path", None)],
+        Ts => return None,
+    };
+    let mut labels: Vec<(Box<str>, Box<str>)> = Vec::new();
+    let mut runes = 0;
+    for (name, v) in candidates {
+        let Some(v) = v else { continue };
+        let v = if name == "path" { format!("/{v}") } else { v.to_string() };
+        let n = name.len() + v.chars().count();
+        if runes + n <= crate::metric::exemplar::MAX_RUNES {
+            runes += n;
+            labels.push((name.into(), v.into()));
+        }
+    }
+    crate::metric::Exemplar::new(labels, secs, crate::registry::unix_now()).ok()
+}
+
 fn opt_text<'a>(x: K) -> Option<&'a str> {
     match k::ty(x) {
         -11 | k::KC => k::text(x, Error::ValueType).ok(),
@@ -438,9 +474,14 @@ pub extern "C" fn qprom_request_ex(h: K, t0: K, failed: K, req: K, resp: K, user
             function: if ipc { called(function) } else { None },
         };
         let secs = clamp_seconds(crate::defaults::seconds_since_q_timestamp(t0_ns));
+        let mw = MIDDLEWARE.read();
+        let ex = match mw.as_ref() {
+            Some(m) if m.config().exemplars => request_exemplar(hd, &x, if http { http_path(req) } else { None }, secs),
+            _ => None,
+        };
         // The default recording, then the middleware, from one clock reading.
-        instrument::record(hd, secs, failed_b);
-        if let Some(m) = MIDDLEWARE.read().as_ref() {
+        instrument::record_ex(hd, secs, failed_b, ex.as_ref());
+        if let Some(m) = mw.as_ref() {
             m.finish(reg(), hd, secs, failed_b, &x);
         }
         Ok(k::generic_null())

@@ -68,7 +68,7 @@ pub extern "C" fn qprom_defaults(naming: K, params: K, info: K) -> K {
 /// params: `buckets` (request-duration bounds), `quantiles` and `maxAge` (KX mode's
 /// summaries); any other key is refused.
 pub(super) fn register_defaults(naming: Naming, params: &[(&str, Item)], i: &Info) -> Result<Defaults> {
-    let (mut b, mut quantiles, mut max_age) = (Vec::new(), None, None);
+    let (mut b, mut quantiles, mut max_age, mut native) = (Vec::new(), None, None, None);
     for (key, v) in params {
         let mut xs = Vec::new();
         match (*key, v) {
@@ -77,6 +77,7 @@ pub(super) fn register_defaults(naming: Naming, params: &[(&str, Item)], i: &Inf
                 k::nums(*x, &mut xs, Error::ParamsType)?;
                 quantiles = Some(xs);
             }
+            ("nativeHistograms", v) => native = native_config(v)?,
             ("maxAge", _) => max_age = Some(v.seconds(Error::ConfigType, Error::InvalidWindow, 1e10)?),
             ("buckets" | "quantiles", _) => return Err(Error::ParamsType),
             _ => return Err(Error::ConfigKey),
@@ -91,7 +92,25 @@ pub(super) fn register_defaults(naming: Naming, params: &[(&str, Item)], i: &Inf
     };
     // The families the defaults registered before are theirs again (not the user's).
     let prev = DEFAULTS.read();
-    Defaults::register(global(), naming, (!b.is_empty()).then_some(&b[..]), summary, i, prev.as_ref())
+    Defaults::register(global(), naming, (!b.is_empty()).then_some(&b[..]), summary, native, i, prev.as_ref())
+}
+
+/// `nativeHistograms`: 1b (the defaults: schema 3, 160 buckets), 0b, or a dictionary of
+/// `schema`factor`zeroThreshold`maxBuckets`minReset.
+fn native_config(v: &Item) -> Result<Option<crate::metric::NativeParams>> {
+    match v {
+        Item::K(x) if k::ty(*x) == -1 => Ok(k::boolean(*x).then(Default::default)),
+        Item::K(x) if k::ty(*x) == k::XD => {
+            let mut n = super::exports::NativeKeys::default();
+            for (key, e) in k::dict_items(*x).map_err(|_| Error::ConfigType)? {
+                if !n.take(key, &e)? {
+                    return Err(Error::ConfigKey);
+                }
+            }
+            Ok(Some(n.params()?))
+        }
+        _ => Err(Error::ConfigType),
+    }
 }
 
 /// The default metrics the hooks record into from now on (`None`: hooks do nothing, and
@@ -158,11 +177,16 @@ pub extern "C" fn qprom_request(handler: K, t0: K, failed: K) -> K {
 
 /// One finished handler call, for the default metrics (nothing without them).
 pub(super) fn record(h: Handler, seconds: f64, failed: bool) {
+    record_ex(h, seconds, failed, None)
+}
+
+/// [`record`], the duration observation carrying `ex` (the `exemplars` middleware).
+pub(super) fn record_ex(h: Handler, seconds: f64, failed: bool, ex: Option<&crate::metric::Exemplar>) {
     if !active() {
         return;
     }
     if let Some(d) = DEFAULTS.read().as_ref() {
-        d.request(h, seconds, failed);
+        d.request_ex(h, seconds, failed, ex);
     }
 }
 

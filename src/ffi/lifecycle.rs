@@ -161,7 +161,7 @@ fn parse_config<'a>(cfg: K) -> Result<InitConfig<'a>> {
             }
             key if MIDDLEWARE_KEYS.contains(&key) => mw.push((key, *v)),
             "naming" => c.naming = parse_naming(v.text(Error::ConfigType)?)?,
-            "quantiles" | "maxAge" => defaults_p.push((*key, *v)),
+            "quantiles" | "maxAge" | "nativeHistograms" => defaults_p.push((*key, *v)),
             "handlers" => c.handlers = handlers(v)?,
             "limit" => {
                 let n = v.count(Error::ConfigType)?;

@@ -65,6 +65,8 @@ struct ReadCopy {
     count: u64,
     sum: f64,
     buckets: Box<[u64]>,
+    /// The native tables' copy, and a snapshot for reads that do not ask for one.
+    native: Option<(super::native::Copy, NativeSnapshot)>,
 }
 
 #[inline]
@@ -109,15 +111,17 @@ impl Histogram {
                 String::from_utf8(v).unwrap_or_default().into_boxed_str()
             })
             .collect();
+        let native = native.map(|p| Box::new(super::native::Native::new(p)));
+        let copy = native.as_ref().map(|n| (n.new_copy(), NativeSnapshot::default()));
         Histogram {
             bounds,
             hot: AtomicUsize::new(0),
             heads: [AtomicU128::new(head(0, 0.0)), AtomicU128::new(head(FROZEN, 0.0))],
             buckets: (0..2 * n).map(|_| AtomicU64::new(0)).collect(),
             negative: AtomicBool::new(false),
-            reader: Mutex::new(ReadCopy { count: 0, sum: 0.0, buckets: vec![0; n].into_boxed_slice() }),
+            reader: Mutex::new(ReadCopy { count: 0, sum: 0.0, buckets: vec![0; n].into_boxed_slice(), native: copy }),
             le_text,
-            native: native.map(|p| Box::new(super::native::Native::new(p))),
+            native,
         }
     }
 
@@ -169,9 +173,18 @@ impl Histogram {
                 }
                 match cell.compare_exchange_weak(cur, head(count + 1, sum + v), AcqRel, Acquire) {
                     Ok(_) => {
-                        // Last, releasing the head's update: tells a reader the observation is done.
+                        let over = match &self.native {
+                            Some(nat) => nat.observe(h, v),
+                            None => false,
+                        };
+                        // Last, releasing the head's (and native buckets') update: tells a
+                        // reader the observation is done.
                         if let Some(c) = self.buckets.get(h * n + i) {
                             c.fetch_add(1, Release);
+                        }
+                        if over && self.limit() {
+                            // Reset: keep this observation, as client_golang does.
+                            return self.observe(v);
                         }
                         return Ok(());
                     }
@@ -202,12 +215,14 @@ impl Histogram {
     /// from the same moment (`native` is cleared for a classic one).
     pub fn snapshot_full(&self, out: &mut Vec<u64>, native: &mut NativeSnapshot) -> (f64, bool) {
         native.clear();
-        // TODO(native): read the native tables in the same flip.
-        if let Some(n) = &self.native {
-            native.schema = n.params().schema;
-            native.zero_threshold = n.params().zero_threshold;
-        }
-        self.snapshot_with_sign(out)
+        out.clear();
+        let mut acc = 0u64;
+        let mut copy = self.reader.lock();
+        let (_, sum) = self.read_locked(&mut copy, Some(native), |c| {
+            acc = acc.wrapping_add(c);
+            out.push(acc);
+        });
+        (sum, self.negative.load(Relaxed))
     }
 
     /// Total count and sum.
@@ -217,8 +232,77 @@ impl Histogram {
 
     /// One consistent read: calls `each` with every bucket's (non-cumulative) count, then
     /// returns the total count and the sum.
-    fn read(&self, mut each: impl FnMut(u64)) -> (u64, f64) {
+    fn read(&self, each: impl FnMut(u64)) -> (u64, f64) {
         let mut copy = self.reader.lock();
+        self.read_locked(&mut copy, None, each)
+    }
+
+    /// [`Histogram::read`] with the reader lock held; the native buckets go to `native`
+    /// (or to the copy's own snapshot). A native histogram over its bucket limit is
+    /// limited here, after the read (what was read stays as it was).
+    fn read_locked(&self, copy: &mut ReadCopy, native: Option<&mut NativeSnapshot>, each: impl FnMut(u64)) -> (u64, f64) {
+        let (r, x) = self.flip(copy, each);
+        let mut over = false;
+        if let (Some(nat), Some((ncopy, own))) = (&self.native, copy.native.as_mut()) {
+            let out = match native {
+                Some(n) => n,
+                None => own,
+            };
+            over = nat.read(x, ncopy, out) > nat.params().max_buckets as usize;
+        }
+        if over {
+            self.limit_locked(copy, false);
+        }
+        r
+    }
+
+    /// An observer found its set over the native bucket limit. True when the histogram
+    /// was reset (the observer then records its value again).
+    #[cold]
+    fn limit(&self) -> bool {
+        let mut copy = self.reader.lock();
+        self.limit_locked(&mut copy, true)
+    }
+
+    /// Applies the native bucket limit as client_golang does: reset everything when
+    /// `min_reset` has passed since creation or the last reset, else halve the resolution
+    /// (one schema wider, down to -4). Each set is rewritten while frozen, so observers
+    /// never meet a table being rewritten: two flips, one per set. `recheck`: an observer
+    /// asked, and another may have limited since.
+    fn limit_locked(&self, copy: &mut ReadCopy, recheck: bool) -> bool {
+        let Some(nat) = &self.native else { return false };
+        if recheck && !nat.over() {
+            return false;
+        }
+        let reset = nat.take_reset();
+        let schema = match (reset, copy.native.as_ref().and_then(|(c, _)| nat.wider(c))) {
+            (true, _) => nat.params().schema,
+            (false, Some(s)) => s,
+            (false, None) => return false,
+        };
+        let n = self.bounds.len() + 1;
+        for _ in 0..2 {
+            let (_, x) = self.flip(copy, |_| {});
+            if reset {
+                self.heads[x].store(head(FROZEN, 0.0), Release);
+                for c in &self.buckets[x * n..][..n] {
+                    c.store(0, Relaxed);
+                }
+                copy.count = 0;
+                copy.sum = 0.0;
+                copy.buckets.fill(0);
+            }
+            if let Some((ncopy, _)) = copy.native.as_mut() {
+                nat.rewrite(x, ncopy, schema, reset);
+            }
+        }
+        reset
+    }
+
+    /// Makes the other set hot, freezes the one that was, waits until it is complete and
+    /// passes its counts plus the copy's to `each`; the copy becomes the frozen set's.
+    /// Returns (total count, sum) and the index of the frozen set.
+    fn flip(&self, copy: &mut ReadCopy, mut each: impl FnMut(u64)) -> ((u64, f64), usize) {
         let n = self.bounds.len() + 1;
         let x = self.hot.load(Relaxed);
         let y = x ^ 1;
@@ -253,7 +337,7 @@ impl Histogram {
         let sum = cold_sum + copy.sum;
         copy.sum = cold_sum;
         copy.count = count;
-        (total, sum)
+        ((total, sum), x)
     }
 }
 

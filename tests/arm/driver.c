@@ -223,6 +223,34 @@ int main(int argc, char **argv) {
     ERR("qprom_obs", "prom: operation not supported by this metric type", 3, kj(id), nil(), kf(1));
     expect_float("qprom_get", OK("qprom_get", 2, sym("arm_latency_seconds"), nil()), 2.55);
 
+    /* native histograms and exemplars */
+    r = OK("qprom_create", 1, dict(syms(4, "name", "type", "nativeSchema", "nativeMaxBuckets"),
+        knk(4, sym("arm_native_seconds"), sym("histogram"), kj(3), kj(20))));
+    if (r) r0(r);
+    ERR("qprom_create", "prom: native histogram needs nativeSchema -4 to 8 or nativeFactor > 1, nativeZeroThreshold >= 0, "
+        "nativeMaxBuckets 1 to 32768, nativeMinReset >= 0", 1,
+        dict(syms(3, "name", "type", "nativeSchema"), knk(3, sym("arm_bad_seconds"), sym("histogram"), kj(9))));
+    expect_null("qprom_obs_ex", OK("qprom_obs_ex", 4, sym("arm_native_seconds"), nil(), kf(0.25),
+        dict(syms(1, "trace_id"), knk(1, str("abc123")))));
+    expect_float("qprom_get", OK("qprom_get", 2, sym("arm_native_seconds"), nil()), 0.25);
+    {
+        char long_value[131];
+        memset(long_value, 'x', 130);
+        long_value[130] = 0;
+        ERR("qprom_obs_ex", "prom: exemplar labels exceed 128 characters", 4, sym("arm_native_seconds"), nil(), kf(1),
+            dict(syms(1, "a"), knk(1, str(long_value))));
+    }
+    expect_float("qprom_get", OK("qprom_get", 2, sym("arm_native_seconds"), nil()), 0.25);
+    r = OK("qprom_create", 1, dict(syms(2, "name", "type"), knk(2, sym("arm_exemplar_total"), sym("counter"))));
+    if (r) r0(r);
+    expect_null("qprom_inc_ex", OK("qprom_inc_ex", 4, sym("arm_exemplar_total"), nil(), kj(1),
+        dict(syms(1, "user"), syms(1, "alice"))));
+    expect_float("qprom_get", OK("qprom_get", 2, sym("arm_exemplar_total"), nil()), 1.0);
+    ERR("qprom_inc_ex", "prom: operation not supported by this metric type", 4, sym("arm_latency_seconds"), nil(), kf(1),
+        dict(syms(1, "user"), syms(1, "alice")));
+    ERR("qprom_inc_ex", "prom: exemplar must be a non-empty dictionary of distinct label names to strings", 4,
+        sym("arm_exemplar_total"), nil(), kj(1), kj(7));
+
     /* limit */
     expect_null("qprom_limit", OK("qprom_limit", 1, kj(5000)));
     ERR("qprom_limit", "prom: series limit must be >= 1", 1, kj(0));

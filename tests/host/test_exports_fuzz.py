@@ -1,4 +1,4 @@
-"""A seeded random fuzzer over every qprom_* export (all 30 the .so defines).
+"""A seeded random fuzzer over every qprom_* export (all the .so defines).
 
 Each call gets random K objects: every atom and vector type, nulls and infinities of each,
 general and nested lists, dictionaries, tables, keyed tables, (::), lambdas, empty and
@@ -155,7 +155,7 @@ EXPORTS = {
     "qprom_dec": (3, None), "qprom_set": (3, None), "qprom_obs": (3, None),
     "qprom_get": (2, -9), "qprom_del": (2, None), "qprom_render": (1, 10),
     "qprom_metrics": (1, 98), "qprom_meta": (1, 98), "qprom_limit": (1, None),
-    "qprom_updval": (3, None),
+    "qprom_updval": (3, None), "qprom_inc_ex": (4, None), "qprom_obs_ex": (4, None),
     # helpers and middleware (src/ffi/helpers.rs)
     "qprom_elapsed": (3, None), "qprom_set_now": (2, None), "qprom_mirror": (4, None),
     "qprom_middleware": (1, 99), "qprom_enter": (1, None), "qprom_request_ex": (7, None),
@@ -184,7 +184,7 @@ EXPORTS = {
 WEIGHTS = {"qprom_create": 10, "qprom_series": 10, "qprom_inc": 12, "qprom_dec": 6,
            "qprom_set": 8, "qprom_obs": 12, "qprom_get": 8, "qprom_del": 6,
            "qprom_render": 2, "qprom_metrics": 1, "qprom_meta": 1, "qprom_limit": 2,
-           "qprom_updval": 8,
+           "qprom_updval": 8, "qprom_inc_ex": 4, "qprom_obs_ex": 4,
            "qprom_elapsed": 5, "qprom_set_now": 3, "qprom_mirror": 5, "qprom_middleware": 1,
            "qprom_enter": 3, "qprom_request_ex": 6, "qprom_defaults": 1, "qprom_request": 4,
            "qprom_conn": 3, "qprom_sample": 3, "qprom_write": 1, "qprom_sd_register": 2,
@@ -212,13 +212,19 @@ DEEP = {
     "prom: expected .z.ph's (requestText;headerDictionary)", ERR_RUNNING,
     "prom: poll callback must be a q function or (::)", "prom: value is null",
     "prom: text must be UTF-8 without NUL bytes",
+    "prom: exemplar must be a non-empty dictionary of distinct label names to strings",
+    "prom: exemplar labels exceed 128 characters",
+    "prom: native histogram needs nativeSchema -4 to 8 or nativeFactor > 1, nativeZeroThreshold >= 0, "
+    "nativeMaxBuckets 1 to 32768, nativeMinReset >= 0",
 }
 
 ATOM_TYPES = "bgxhijefcspmdznuvt"
 INT_TYPES = {"h": 16, "i": 32, "j": 64, "p": 64, "m": 32, "d": 32, "n": 64, "u": 32, "v": 32, "t": 32}
 MTYPES = ["counter", "gauge", "histogram", "summary", "info"]
 KEYS = ["name", "type", "help", "labels", "unit", "buckets", "quantiles", "maxAge",
-        "ageBuckets", "limit"]
+        "ageBuckets", "limit", "nativeSchema", "nativeFactor", "nativeZeroThreshold",
+        "nativeMaxBuckets", "nativeMinReset"]
+EXEMPLAR_NAMES = ["trace_id", "user", "function", "path", "1bad", "a b", ""]
 HANDLERS = ["pg", "ps", "ph", "pp", "ws", "ts"]
 CONNS = ["po", "pc", "wo", "wc"]
 HTTP_KEYS = ["path", "workers", "maxInFlight", "timeout", "maxRequestBytes", "pollTimeout",
@@ -560,6 +566,8 @@ class Gen:
             kv["unit"] = q.s(r.choice(["seconds", "total", "", "bytes", "1"]))
         if self.chance(0.25):
             kv["buckets"] = self.params() if self.chance(0.6) else self.numbers()
+        if self.chance(0.1):
+            kv.update(self.native_keys())
         if self.chance(0.2):
             kv["quantiles"] = self.params()
         if self.chance(0.1):
@@ -640,6 +648,7 @@ class Gen:
             return self.aimed_other(export)
         fits = {"qprom_inc": ("counter", "gauge"), "qprom_set": ("counter", "gauge"),
                 "qprom_dec": ("gauge",), "qprom_obs": ("histogram", "summary"),
+                "qprom_inc_ex": ("counter",), "qprom_obs_ex": ("histogram",),
                 "qprom_elapsed": ("histogram", "summary", "gauge"),
                 "qprom_set_now": ("gauge",), "qprom_mirror": ("counter",),
                 "qprom_around_before": ("histogram", "summary", "gauge", "counter"),
@@ -663,6 +672,8 @@ class Gen:
                 kv["labels"] = q.syms(names) if self.chance(0.7) else q.knk(*[q.string(x) for x in names])
             if mtype == "histogram" and self.chance(0.5):
                 kv["buckets"] = self.good_params("histogram")
+            if mtype == "histogram" and self.chance(0.3):
+                kv.update(self.native_keys())
             if mtype == "summary" and self.chance(0.5):
                 kv["quantiles"] = self.good_params("summary")
             if mtype == "summary" and self.chance(0.2):
@@ -681,6 +692,9 @@ class Gen:
             target, labels = q.j(r.choice(self.handles)), r.choice([q.identity(), q.knk()])
         if export == "qprom_obs":
             return [target, labels, self.good_obs()]
+        if export in ("qprom_inc_ex", "qprom_obs_ex"):
+            v = self.good_number("histogram" if export == "qprom_obs_ex" else "counter")
+            return [target, labels, v, self.exemplar(good=0.8)]
         if export == "qprom_updval":
             # a series id or an unlabelled metric's name; the operation that fits the type
             op = ("obs" if mtype in ("histogram", "summary") else r.choice(UPDVAL_OPS[:3])) \
@@ -721,6 +735,8 @@ class Gen:
             return [self.target(), self.labels(), self.value()]
         if export == "qprom_obs":
             return [self.target(), self.labels(), self.numbers()]
+        if export in ("qprom_inc_ex", "qprom_obs_ex"):
+            return [self.target(), self.labels(), self.value(), self.exemplar(good=0.3)]
         if export == "qprom_updval":
             return [self.target(), self.word(UPDVAL_OPS, good=0.5),
                     self.numbers() if self.chance(0.3) else self.value()]
@@ -774,6 +790,34 @@ class Gen:
         if export == "qprom_http":
             return [self.http_request(good=0.3)]
         return [self.any() for _ in range(EXPORTS[export][0])]   # stop, sd_remove, metrics, meta
+
+    def native_keys(self):
+        """Native-histogram keys of .prom.create, valid more often than not."""
+        q, r = self.q, self.r
+        kv = {}
+        if self.chance(0.5):
+            kv["nativeSchema"] = q.j(r.choice([-4, 0, 3, 8, 9, -5]))
+        if self.chance(0.4):
+            kv["nativeFactor"] = q.f(r.choice([1.1, 2.0, 1.0, 0.5, 1.0027]))
+        if self.chance(0.3):
+            kv["nativeZeroThreshold"] = q.f(r.choice([0.0, 1e-9, -1.0]))
+        if self.chance(0.3):
+            kv["nativeMaxBuckets"] = q.j(r.choice([1, 4, 160, 0, 40000]))
+        if self.chance(0.2):
+            kv["nativeMinReset"] = r.choice([q.n(0), q.n(10 ** 9), q.f(-1.0), q.j(60)])
+        return kv
+
+    def exemplar(self, good):
+        """An exemplar dictionary: label names to strings or symbols."""
+        q, r = self.q, self.r
+        if not self.chance(good):
+            return r.choice([self.any(), q.dict(q.syms(["1bad"]), q.knk(q.string("x"))),
+                             q.dict(q.syms(["a"]), q.knk(q.string("x" * 130))), q.knk()])
+        names = r.sample(EXEMPLAR_NAMES[:4], r.randrange(1, 4))
+        vals = [q.string(r.choice(["abc", "é" * 20, "", "t" * 40])) for _ in names]
+        if self.chance(0.3):
+            return q.dict(q.syms(names), q.syms([r.choice(["x", "y"]) for _ in names]))
+        return q.dict(q.syms(names), q.knk(*vals))
 
     def args(self, export):
         k = self.r.randrange(100)
@@ -1204,7 +1248,8 @@ class Gen:
 
 STORE_AIMED = {"qprom_create", "qprom_series", "qprom_inc", "qprom_dec", "qprom_set",
                "qprom_obs", "qprom_get", "qprom_del", "qprom_elapsed", "qprom_set_now",
-               "qprom_mirror", "qprom_around_before", "qprom_around_after", "qprom_updval"}
+               "qprom_mirror", "qprom_around_before", "qprom_around_after", "qprom_updval",
+               "qprom_inc_ex", "qprom_obs_ex"}
 AROUND = ["time", "countErrors", "trackInprogress"]
 # .prom.updval's operations, as q/prom.q names : + - , (and a wrong one, rarely)
 UPDVAL_OPS = ["set", "add", "sub", "obs"]
