@@ -670,6 +670,9 @@ mod tests {
         let Value::Histogram(hh) = &r.family("nat_seconds").unwrap().get(&[] as &[&str]).unwrap().value else { panic!() };
         hh.snapshot_full(&mut Vec::new(), &mut want);
         assert_eq!(n.zero_count, Some(want.zero_count));
+        // Bucket k of schema 3 holds (2^((k-1)/8), 2^(k/8)]: k = ceil(8 log2 v).
+        assert_eq!(want.zero_count, 1);
+        assert_eq!(want.positive, [(-159, 1), (-67, 1), (-8, 1), (8, 2), (95, 1)]);
         assert_eq!(expand(&n.positive_span, &n.positive_delta), want.positive);
         assert_eq!(expand(&n.negative_span, &n.negative_delta), want.negative);
 
