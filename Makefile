@@ -63,6 +63,7 @@ test-expo:
 
 bench: build
 	$(CARGO) bench $(CORE) --bench store
+	$(CARGO) bench $(CORE) --bench proto
 	tests/host/build.sh
 	target/host/bench_export $(SO)
 	target/host/bench_middleware $(SO)

@@ -170,12 +170,12 @@ pub struct Metric {
     pub gauge: Option<Gauge>,
     #[prost(message, optional, tag = "3")]
     pub counter: Option<Counter>,
-    #[prost(message, optional, tag = "4")]
-    pub summary: Option<Summary>,
+    #[prost(message, optional, boxed, tag = "4")]
+    pub summary: Option<Box<Summary>>,
     #[prost(message, optional, tag = "5")]
     pub untyped: Option<Untyped>,
-    #[prost(message, optional, tag = "7")]
-    pub histogram: Option<Histogram>,
+    #[prost(message, optional, boxed, tag = "7")]
+    pub histogram: Option<Box<Histogram>>,
     #[prost(int64, optional, tag = "6")]
     pub timestamp_ms: Option<i64>,
 }
@@ -215,7 +215,8 @@ impl Timestamp {
     }
 }
 
-/// Which field of a [`Metric`] a pooled message holds (its pool).
+/// The kinds of [`Metric`] message, each with its own [`MetricFamily`] message in
+/// [`State`]: a family's messages are refilled in place by the next family of its kind.
 #[derive(Clone, Copy)]
 enum Kind {
     Counter,
@@ -224,26 +225,13 @@ enum Kind {
     Summary,
 }
 
-impl Kind {
-    fn of(m: &Metric) -> Kind {
-        if m.histogram.is_some() {
-            Kind::Histogram
-        } else if m.summary.is_some() {
-            Kind::Summary
-        } else if m.counter.is_some() {
-            Kind::Counter
-        } else {
-            Kind::Gauge
-        }
-    }
-}
-
 /// The messages of the previous scrape, kept for the next (see the module docs), and the
 /// snapshot scratch space.
 #[derive(Debug, Default)]
 pub struct State {
-    fam: MetricFamily,
-    /// Metric messages by [`Kind`], each keeping its label pairs and its type's message.
+    /// One MetricFamily message per [`Kind`].
+    fams: [MetricFamily; 4],
+    /// Metric messages left over from larger families, per [`Kind`].
     metrics: [Vec<Metric>; 4],
     labels: Vec<LabelPair>,
     exemplars: Vec<Exemplar>,
@@ -290,10 +278,6 @@ impl State {
             return;
         }
         let st = self;
-        // Last scrape's (or family's) metric messages back to their pools.
-        for m in st.fam.metric.drain(..) {
-            st.metrics[Kind::of(&m) as usize].push(m);
-        }
         let t = fam.metric_type();
         let (kind, ty) = match t {
             Mt::Counter => (Kind::Counter, MetricType::Counter),
@@ -301,8 +285,10 @@ impl State {
             Mt::Histogram => (Kind::Histogram, MetricType::Histogram),
             Mt::Summary => (Kind::Summary, MetricType::Summary),
         };
+        let mf = &mut st.fams[kind as usize];
+        let pool = &mut st.metrics[kind as usize];
         {
-            let name = st.fam.name.get_or_insert_with(String::new);
+            let name = mf.name.get_or_insert_with(String::new);
             name.clear();
             if t == Mt::Info {
                 // Text 0.0.4 has no info type: a gauge `<base>_info` of value 1.
@@ -312,12 +298,17 @@ impl State {
                 name.push_str(fam.name());
             }
         }
-        set_str(&mut st.fam.help, Some(fam.help()), &mut st.strings);
-        set_str(&mut st.fam.unit, Some(fam.unit()).filter(|u| !u.is_empty()), &mut st.strings);
-        st.fam.r#type = Some(ty as i32);
+        set_str(&mut mf.help, Some(fam.help()), &mut st.strings);
+        set_str(&mut mf.unit, Some(fam.unit()).filter(|u| !u.is_empty()), &mut st.strings);
+        mf.r#type = Some(ty as i32);
+        let mut n = 0;
         let names = fam.label_names();
         fam.for_each_series(|s| {
-            let mut m = st.metrics[kind as usize].pop().unwrap_or_default();
+            if n == mf.metric.len() {
+                mf.metric.push(pool.pop().unwrap_or_default());
+            }
+            let m = &mut mf.metric[n];
+            n += 1;
             resize_pooled(&mut m.label, names.len(), &mut st.labels);
             for ((p, k), v) in m.label.iter_mut().zip(names.iter()).zip(s.labels().iter()) {
                 set_pair(p, k, v, &mut st.strings);
@@ -332,7 +323,7 @@ impl State {
                 Value::Gauge(g) => m.gauge = Some(Gauge { value: Some(g.get()) }),
                 Value::Info => m.gauge = Some(Gauge { value: Some(1.0) }),
                 Value::Histogram(h) => {
-                    let ph = m.histogram.get_or_insert_with(Histogram::default);
+                    let ph = m.histogram.get_or_insert_with(Box::default);
                     let (sum, _) = h.snapshot_full(&mut st.counts, &mut st.native);
                     let bounds = h.bounds();
                     ph.sample_count = Some(st.counts.last().copied().unwrap_or(0));
@@ -359,7 +350,7 @@ impl State {
                     }
                 }
                 Value::Summary(sm) => {
-                    let ps = m.summary.get_or_insert_with(Summary::default);
+                    let ps = m.summary.get_or_insert_with(Box::default);
                     let (count, sum, _) = sm.snapshot_with_sign(&mut st.qv);
                     ps.sample_count = Some(count);
                     ps.sample_sum = Some(sum);
@@ -370,10 +361,13 @@ impl State {
                     }
                 }
             }
-            st.fam.metric.push(m);
         });
+        // A smaller family than the last of its kind: the rest wait in the pool.
+        while mf.metric.len() > n {
+            pool.extend(mf.metric.pop());
+        }
         // Encoding into a Vec cannot fail (prost only refuses a buffer without room).
-        let _ = st.fam.encode_length_delimited(out);
+        let _ = mf.encode_length_delimited(out);
     }
 }
 
