@@ -1,6 +1,6 @@
-//! Generates random registries and renders each in both formats, with the expected
-//! samples (and OpenMetrics exemplars) as JSON, for tests/expo/check.py (promtool + the
-//! Python client's parsers).
+//! Generates random registries and renders each in the three formats, with the expected
+//! samples (and OpenMetrics exemplars) as JSON, for tests/expo/check.py (promtool, the
+//! Python client's parsers, and protobuf decoded with tests/proto/metrics.proto).
 //!
 //! The expected names and values are computed here from what the generator chose (names
 //! and their suffixes, counter integers, bucket counts and quantiles by brute force over
@@ -340,6 +340,8 @@ fn one_case(r: &mut Rng, out: &str, idx: usize) {
         std::fs::write(&path, enc.encode(&reg, fmt)).unwrap();
         std::fs::write(format!("{path}.json"), e.json()).unwrap();
     }
+    // Protobuf: checked against the text 0.0.4 samples and the OpenMetrics exemplars.
+    std::fs::write(format!("{out}/case{idx:04}.pb"), enc.encode(&reg, Format::Protobuf)).unwrap();
 }
 
 fn main() {

@@ -8,6 +8,10 @@ A case is an exposition plus the expected content next to it:
 
   NAME.txt + NAME.txt.json   Prometheus text format 0.0.4
   NAME.om  + NAME.om.json    OpenMetrics 1.0.0 text
+  NAME.pb                    Prometheus' delimited protobuf, checked against NAME.txt.json
+                             (samples as text 0.0.4 names them, families) and the
+                             exemplars of NAME.om.json; decoded with message classes built
+                             from tests/proto/metrics.proto (tests/host/metrics_pb.py)
 
 Expected JSON:
   {"samples":  [{"name": "x_total", "labels": {"a": "v"}, "value": 1.5}, ...],
@@ -114,7 +118,8 @@ NAMING_LINT = [
     re.compile(r"^metric name should not include type '.*'$"),
     re.compile(r"^metric names should not contain ':'$"),
 ]
-FORMATS = {".txt": "text 0.0.4", ".om": "OpenMetrics"}
+FORMATS = {".txt": "text 0.0.4", ".om": "OpenMetrics", ".pb": "protobuf"}
+PB_TYPES = {0: "counter", 1: "gauge", 2: "summary", 3: "untyped", 4: "histogram", 5: "gaugehistogram"}
 
 
 class CaseError(Exception):
@@ -448,6 +453,107 @@ def check_case(expo, fmt, promtool_result=None):
     return problems, notes
 
 
+def pb_label(v):
+    """`le`/`quantile` as the text encoder writes them: integers without a fraction."""
+    if math.isinf(v):
+        return "+Inf" if v > 0 else "-Inf"
+    return str(int(v)) if v == int(v) else repr(v)
+
+
+def pb_samples(families):
+    """Decoded MetricFamily messages -> {(sample name, labels): (value, exemplar)}, named as
+    text 0.0.4 names them; exemplars as (labels, value, timestamp)."""
+    out = {}
+
+    def ex(m, field):
+        if not m.HasField(field):
+            return None
+        e = getattr(m, field)
+        ts = e.timestamp.seconds + e.timestamp.nanos / 1e9 if e.HasField("timestamp") else None
+        return ({p.name: p.value for p in e.label}, e.value, ts)
+
+    for f in families:
+        for m in f.metric:
+            ls = {p.name: p.value for p in m.label}
+
+            def put(name, v, e=None, **extra):
+                key = (name, tuple(sorted({**ls, **extra}.items())))
+                out.setdefault(key, []).append((v, e))
+            if f.type == 0:
+                put(f.name, m.counter.value, ex(m.counter, "exemplar"))
+            elif f.type == 1:
+                put(f.name, m.gauge.value)
+            elif f.type == 2:
+                for q in m.summary.quantile:
+                    put(f.name, q.value, quantile=pb_label(q.quantile))
+                put(f.name + "_count", m.summary.sample_count)
+                put(f.name + "_sum", m.summary.sample_sum)
+            elif f.type == 4:
+                for b in m.histogram.bucket:
+                    put(f.name + "_bucket", b.cumulative_count, ex(b, "exemplar"), le=pb_label(b.upper_bound))
+                put(f.name + "_count", m.histogram.sample_count)
+                put(f.name + "_sum", m.histogram.sample_sum)
+            else:
+                put(f.name, None)
+    return out
+
+
+def check_pb_case(expo):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "host"))
+    from metrics_pb import decode_delimited
+    problems = []
+    txt_json = expo.with_name(expo.stem + ".txt.json")
+    if not txt_json.exists():
+        return [f"missing expected file {txt_json.name}"], []
+    want_samples, want_families, _ = load_expected(txt_json)
+    om_json = expo.with_name(expo.stem + ".om.json")
+    want_ex = load_expected(om_json)[2] if om_json.exists() else {}
+    try:
+        fams = decode_delimited(expo.read_bytes())
+    except Exception as e:  # DecodeError, ValueError
+        return [f"protobuf decoding failed: {type(e).__name__}: {e}"], []
+    names = [f.name for f in fams]
+    if names != sorted(names) or len(set(names)) != len(names):
+        problems.append(f"families not sorted, or repeated: {names}")
+    by_name = {f.name: f for f in fams}
+    for wf in want_families:
+        f = by_name.pop(wf["name"], None)
+        if f is None:
+            problems.append(f"family {wf['name']}: missing (got {', '.join(names) or 'none'})")
+            continue
+        if "type" in wf and PB_TYPES.get(f.type) != wf["type"]:
+            problems.append(f"family {wf['name']}: type expected {wf['type']!r}, got {PB_TYPES.get(f.type)!r}")
+        if "help" in wf and f.help != wf["help"]:
+            problems.append(f"family {wf['name']}: help expected {wf['help']!r}, got {f.help!r}")
+    for extra in by_name:
+        problems.append(f"family {extra}: unexpected")
+    got = pb_samples(fams)
+    for key, want in want_samples.items():
+        label = key[0] + fmt_labels(dict(key[1]))
+        hits = got.get(key)
+        if not hits:
+            problems.append(f"sample {label}: missing")
+            continue
+        if len(hits) > 1:
+            problems.append(f"sample {label}: present {len(hits)} times")
+        value, e = hits[0]
+        # A double carries integers exactly up to 2^53 only: compare as the f64 it is.
+        w = float(want) if isinstance(want, int) else want
+        if value is None or not values_equal(w, float(value), ""):
+            problems.append(f"sample {label}: value expected {fmt_value(want)}, got {fmt_value(value)}")
+        we = want_ex.get(key)
+        if we is None and e is not None:
+            problems.append(f"sample {label}: unexpected exemplar {e}")
+        elif we is not None and (e is None or not (
+                e[0] == we["labels"] and e[1] == float(we["value"]) and e[2] is not None
+                and abs(e[2] - float(we["timestamp"])) <= 1e-6)):
+            problems.append(f"sample {label}: exemplar expected {we}, got {e}")
+    for key in got:
+        if key not in want_samples:
+            problems.append(f"sample {key[0]}{fmt_labels(dict(key[1]))}: unexpected")
+    return problems, []
+
+
 def find_cases(paths):
     cases, errors = [], []
     for p in map(Path, paths):
@@ -462,7 +568,7 @@ def find_cases(paths):
         elif p.is_file() and p.suffix in FORMATS:
             cases.append(p)
         else:
-            errors.append((p, ["not a directory or a .txt/.om case file"]))
+            errors.append((p, ["not a directory or a .txt/.om/.pb case file"]))
     return cases, errors
 
 
@@ -481,7 +587,10 @@ def main(argv):
     promtool = {c: pool.submit(run_promtool, c) for c in cases if c.suffix == ".txt"}
     for expo in cases:
         try:
-            problems, notes = check_case(expo, expo.suffix, promtool.get(expo))
+            if expo.suffix == ".pb":
+                problems, notes = check_pb_case(expo)
+            else:
+                problems, notes = check_case(expo, expo.suffix, promtool.get(expo))
         except CaseError as e:
             problems, notes = [f"bad expected JSON: {e}"], []
         if problems:
