@@ -11,7 +11,7 @@ CORE := --no-default-features
 
 # The host suites that also run under valgrind memcheck (the end-to-end and load tests
 # need no second run; the export tests shrink their loops under valgrind).
-VALGRIND_TESTS := tests/host/test_host.py tests/host/test_exports.py tests/host/test_exports_fuzz.py tests/host/test_instrument.py tests/host/test_helpers.py tests/host/test_push.py tests/host/test_outputs.py tests/host/test_lifecycle.py tests/host/test_around.py
+VALGRIND_TESTS := tests/host/test_host.py tests/host/test_exports.py tests/host/test_exports_fuzz.py tests/host/test_instrument.py tests/host/test_helpers.py tests/host/test_push.py tests/host/test_outputs.py tests/host/test_lifecycle.py tests/host/test_around.py tests/host/test_native.py
 
 .PHONY: all build build-arm build-deps test test-unit test-expo test-release deps bench install clean demo soak dist
 

@@ -29,18 +29,22 @@ struct CountingAlloc;
 
 static COUNTING: AtomicBool = AtomicBool::new(false);
 static ALLOCS: AtomicU64 = AtomicU64::new(0);
+/// Bytes requested while counting (frees not subtracted: for sizing what one thing builds).
+static BYTES: AtomicU64 = AtomicU64::new(0);
 
 // SAFETY: every call is forwarded unchanged to System; the counter has no effect on memory.
 unsafe impl GlobalAlloc for CountingAlloc {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
         if COUNTING.load(Relaxed) {
             ALLOCS.fetch_add(1, Relaxed);
+            BYTES.fetch_add(l.size() as u64, Relaxed);
         }
         System.alloc(l)
     }
     unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
         if COUNTING.load(Relaxed) {
             ALLOCS.fetch_add(1, Relaxed);
+            BYTES.fetch_add(l.size() as u64, Relaxed);
         }
         System.alloc_zeroed(l)
     }
@@ -551,29 +555,62 @@ fn observe_rows(rows: &mut Vec<Row>) {
 fn native_observe_rows(rows: &mut Vec<Row>, obs: &[f64], classic: impl Fn(f64) + Sync + Copy) {
     let reg = Registry::new();
     let native = qprom::metric::NativeParams::new(3, qprom::metric::native::DEFAULT_ZERO_THRESHOLD, 160, Duration::ZERO).unwrap();
-    reg.register(&FamilyDesc {
-        params: Some(Params::Native(validate_buckets(&BOUNDS).unwrap(), native)),
-        ..FamilyDesc::new("n_seconds", MetricType::Histogram, "Benchmark metric.", &LABEL_NAMES)
-    })
-    .unwrap();
+    for (name, bounds) in [("n_seconds", &[][..]), ("nc_seconds", &BOUNDS[..])] {
+        reg.register(&FamilyDesc {
+            params: Some(Params::Native(validate_buckets(bounds).unwrap(), native.clone())),
+            ..FamilyDesc::new(name, MetricType::Histogram, "Benchmark metric.", &LABEL_NAMES)
+        })
+        .unwrap();
+    }
     let s = reg.get_or_create("n_seconds", &["GET", "200"], None).unwrap();
+    let sc = reg.get_or_create("nc_seconds", &["GET", "200"], None).unwrap();
     let native_obs = |v| {
         let _ = s.observe(v);
     };
+    let both_obs = |v| {
+        let _ = sc.observe(v);
+    };
     let mut cases = [
         timer(cycling(obs, native_obs)),
+        timer(cycling(obs, both_obs)),
         timer(cycling(obs, classic)),
         timer_2t(cycling_2t(obs, native_obs)),
         timer_2t(cycling_2t(obs, classic)),
     ];
-    let [n1, c1, n2, c2] = measure(&mut cases)[..] else { unreachable!() };
+    let [n1, b1, c1, n2, c2] = measure(&mut cases)[..] else { unreachable!() };
     let mut snap = qprom::metric::NativeSnapshot::default();
     if let Value::Histogram(h) = &s.value {
         h.snapshot_full(&mut Vec::new(), &mut snap);
     }
-    println!("native bench histogram: schema {}, {} buckets; native/classic {:.2}x (1 thread), {:.2}x (2 threads)", snap.schema, snap.positive.len(), n1 / c1, n2 / c2);
+    println!(
+        "native bench histogram: schema {}, {} buckets; native/classic {:.2}x (1 thread), {:.2}x (2 threads); native + classic buckets/classic {:.2}x",
+        snap.schema,
+        snap.positive.len(),
+        n1 / c1,
+        n2 / c2,
+        b1 / c1
+    );
+    // Heap of one more series of each kind (created, then given every observation once).
+    let heap = |name: &str, labels: [&str; 2]| {
+        BYTES.store(0, Relaxed);
+        COUNTING.store(true, Relaxed);
+        let s = reg.get_or_create(name, &labels, None).unwrap();
+        for v in obs {
+            let _ = s.observe(*v);
+        }
+        let mut snap = qprom::metric::NativeSnapshot::default();
+        if let Value::Histogram(h) = &s.value {
+            h.snapshot_full(&mut Vec::new(), &mut snap);
+        }
+        COUNTING.store(false, Relaxed);
+        BYTES.load(Relaxed)
+    };
+    ours_family(&reg, "c_seconds", MetricType::Histogram, 10);
+    let (native_bytes, classic_bytes) = (heap("n_seconds", ["PUT", "201"]), heap("c_seconds", ["PUT", "201"]));
+    println!("heap per series, created + 1024 observations + one read: native (max 160 buckets) {native_bytes} B, classic (10 buckets) {classic_bytes} B");
     rows.push(Row::new("native histogram observe, 1 thread", Unit::Ns, n1).target_ratio("≤ 1.5× classic (ours)", c1, 1.5));
     rows.push(Row::new("native histogram observe, 2 threads", Unit::Ns, n2).target_ratio("≤ 1.5× classic (ours)", c2, 1.5));
+    rows.push(Row::new("  native + 10 classic buckets, 1 thread", Unit::Ns, b1));
 }
 
 /// Summary memory must not grow with the observation count. Observations 1 ms apart: 1e6

@@ -82,7 +82,7 @@ impl Config {
 
 /// What the q side passes about one finished request besides handler, start and outcome.
 /// `None` means not given (or not applicable): nothing is recorded for it.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Extras<'a> {
     /// Request size in bytes (`-22!msg` for IPC, the text and headers for HTTP).
     pub request_bytes: Option<f64>,
@@ -94,6 +94,8 @@ pub struct Extras<'a> {
     pub user: Option<&'a str>,
     /// The function a `(`fn;args…)` message calls.
     pub function: Option<&'a str>,
+    /// The request's exemplar (`exemplars` on), for its duration observations.
+    pub exemplar: Option<crate::metric::Exemplar>,
 }
 
 #[derive(Debug)]
@@ -244,19 +246,26 @@ impl Middleware {
         }
         if let (Some((dur, errs)), Some(user), false) = (&self.user, x.user, h == Handler::Ts) {
             let labels = [h.label(), user];
-            update(reg, dur, &labels, |s| s.observe(seconds));
+            update(reg, dur, &labels, |s| observe(s, seconds, &x.exemplar));
             if failed {
                 update(reg, errs, &labels, |s| s.inc(1.0));
             }
         }
         if let (Some(f), Some(j)) = (x.function, CALLS.iter().position(|c| *c == h)) {
             if let Some(pf) = self.functions.get(f) {
-                let _ = pf.duration[j].observe(seconds);
+                let _ = observe(&pf.duration[j], seconds, &x.exemplar);
                 if failed {
                     let _ = pf.errors[j].inc(1.0);
                 }
             }
         }
+    }
+}
+
+fn observe(s: &Series, seconds: f64, ex: &Option<crate::metric::Exemplar>) -> Result<()> {
+    match ex {
+        Some(e) => s.observe_with_exemplar(seconds, crate::metric::Exemplar { value: seconds, ..e.clone() }),
+        None => s.observe(seconds),
     }
 }
 

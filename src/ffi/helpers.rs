@@ -466,21 +466,21 @@ pub extern "C" fn qprom_request_ex(h: K, t0: K, failed: K, req: K, resp: K, user
         // result q drops) and a function; HTTP its texts; a timer nothing.
         use crate::defaults::Handler::*;
         let (ipc, http) = (matches!(hd, Pg | Ps), matches!(hd, Ph | Pp));
-        let x = Extras {
+        let mut x = Extras {
             request_bytes: if hd == Ts { None } else { size(req) },
             response_bytes: if hd == Pg && !failed_b || http { size(resp) } else { None },
             http_response: if http { response_text(resp) } else { None },
             user: if hd == Ts { None } else { opt_text(user) },
             function: if ipc { called(function) } else { None },
+            exemplar: None,
         };
         let secs = clamp_seconds(crate::defaults::seconds_since_q_timestamp(t0_ns));
         let mw = MIDDLEWARE.read();
-        let ex = match mw.as_ref() {
-            Some(m) if m.config().exemplars => request_exemplar(hd, &x, if http { http_path(req) } else { None }, secs),
-            _ => None,
-        };
+        if mw.as_ref().is_some_and(|m| m.config().exemplars) {
+            x.exemplar = request_exemplar(hd, &x, if http { http_path(req) } else { None }, secs);
+        }
         // The default recording, then the middleware, from one clock reading.
-        instrument::record_ex(hd, secs, failed_b, ex.as_ref());
+        instrument::record_ex(hd, secs, failed_b, x.exemplar.as_ref());
         if let Some(m) = mw.as_ref() {
             m.finish(reg(), hd, secs, failed_b, &x);
         }

@@ -57,6 +57,10 @@ pub struct Histogram {
     le_text: Box<[Box<str>]>,
     /// The sparse exponential buckets of a native histogram.
     native: Option<Box<super::native::Native>>,
+    /// Native without classic bounds: the native cell an observation increments is its
+    /// "done" signal, and the classic `+Inf` cell is not kept (its count is the head's),
+    /// so an observation costs the classic histogram's two read-modify-writes.
+    native_only: bool,
 }
 
 /// What the cold set held when it was frozen (it has not changed since).
@@ -113,6 +117,7 @@ impl Histogram {
             .collect();
         let native = native.map(|p| Box::new(super::native::Native::new(p)));
         let copy = native.as_ref().map(|n| (n.new_copy(), NativeSnapshot::default()));
+        let native_only = native.is_some() && bounds.is_empty();
         Histogram {
             bounds,
             hot: AtomicUsize::new(0),
@@ -122,6 +127,7 @@ impl Histogram {
             reader: Mutex::new(ReadCopy { count: 0, sum: 0.0, buckets: vec![0; n].into_boxed_slice(), native: copy }),
             le_text,
             native,
+            native_only,
         }
     }
 
@@ -179,8 +185,10 @@ impl Histogram {
                         };
                         // Last, releasing the head's (and native buckets') update: tells a
                         // reader the observation is done.
-                        if let Some(c) = self.buckets.get(h * n + i) {
-                            c.fetch_add(1, Release);
+                        if !self.native_only {
+                            if let Some(c) = self.buckets.get(h * n + i) {
+                                c.fetch_add(1, Release);
+                            }
                         }
                         if over && self.limit() {
                             // Reset: keep this observation, as client_golang does.
@@ -318,8 +326,12 @@ impl Histogram {
         let (count, cold_sum) = unhead(cur);
         let cold = &self.buckets[x * n..][..n];
         let mut spins = 0u32;
-        // Acquire loads: once the buckets add up, every head update they release is visible.
-        while cold.iter().fold(0u64, |a, c| a.wrapping_add(c.load(Acquire))) != count {
+        let done = || match (&self.native, self.native_only) {
+            (Some(nat), true) => nat.total(x),
+            _ => cold.iter().fold(0u64, |a, c| a.wrapping_add(c.load(Acquire))),
+        };
+        // Acquire loads: once the cells add up, every head update they release is visible.
+        while done() != count {
             // Observers under way: a few nanoseconds, unless one was preempted.
             spins += 1;
             if spins < 64 {
@@ -329,7 +341,7 @@ impl Histogram {
             }
         }
         for (cell, other) in cold.iter().zip(copy.buckets.iter_mut()) {
-            let c = cell.load(Relaxed);
+            let c = if self.native_only { count } else { cell.load(Relaxed) };
             each(c.wrapping_add(*other));
             *other = c;
         }

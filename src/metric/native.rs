@@ -10,7 +10,7 @@
 //! this file holds the parameters, the bucket arithmetic and the per-set sparse tables.
 
 use crate::error::{Error, Result};
-use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering::{Acquire, Relaxed, Release}};
 use std::time::{Duration, Instant};
 
 /// client_golang's `DefNativeHistogramZeroThreshold` (2^-128).
@@ -210,7 +210,9 @@ impl Table {
                 false
             };
             if found {
-                self.counts[i].fetch_add(n, Relaxed);
+                // Release: for a native-only histogram this is the observation's "done"
+                // signal (see Histogram::observe), publishing the slot's key with it.
+                self.counts[i].fetch_add(n, Release);
                 if claimed {
                     self.used.fetch_add(1, Relaxed);
                 }
@@ -221,7 +223,7 @@ impl Table {
         // Full: cannot happen while fewer than `capacity - max_buckets` threads race
         // past the limit at once (each then limits before observing again). The count
         // must not be lost (the set would never add up): it goes to the first slot.
-        self.counts[(p.wrapping_mul(0x9E37_79B9) >> 16) as usize & mask].fetch_add(n, Relaxed);
+        self.counts[(p.wrapping_mul(0x9E37_79B9) >> 16) as usize & mask].fetch_add(n, Release);
         false
     }
 
@@ -311,7 +313,7 @@ impl Native {
         let t = &self.sets[set];
         let a = v.abs();
         if a <= self.params.zero_threshold {
-            t.zero.fetch_add(1, Relaxed);
+            t.zero.fetch_add(1, Release);
             return false;
         }
         let k = key_in(self.tables, a, t.schema.load(Relaxed));
@@ -347,6 +349,13 @@ impl Native {
         normalise(&mut out.positive);
         normalise(&mut out.negative);
         out.positive.len() + out.negative.len()
+    }
+
+    /// The observations set `x` holds (zero bucket and every slot), read with acquire:
+    /// once it reaches the set's registered count, every observation is complete.
+    pub(super) fn total(&self, x: usize) -> u64 {
+        let t = &self.sets[x];
+        t.counts.iter().fold(t.zero.load(Acquire), |a, c| a.wrapping_add(c.load(Acquire)))
     }
 
     /// Whether either set holds more buckets than allowed.

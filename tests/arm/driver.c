@@ -224,8 +224,8 @@ int main(int argc, char **argv) {
     expect_float("qprom_get", OK("qprom_get", 2, sym("arm_latency_seconds"), nil()), 2.55);
 
     /* native histograms and exemplars */
-    r = OK("qprom_create", 1, dict(syms(4, "name", "type", "nativeSchema", "nativeMaxBuckets"),
-        knk(4, sym("arm_native_seconds"), sym("histogram"), kj(3), kj(20))));
+    r = OK("qprom_create", 1, dict(syms(5, "name", "type", "help", "nativeSchema", "nativeMaxBuckets"),
+        knk(5, sym("arm_native_seconds"), sym("histogram"), str("Native."), kj(3), kj(20))));
     if (r) r0(r);
     ERR("qprom_create", "prom: native histogram needs nativeSchema -4 to 8 or nativeFactor > 1, nativeZeroThreshold >= 0, "
         "nativeMaxBuckets 1 to 32768, nativeMinReset >= 0", 1,
@@ -241,7 +241,7 @@ int main(int argc, char **argv) {
             dict(syms(1, "a"), knk(1, str(long_value))));
     }
     expect_float("qprom_get", OK("qprom_get", 2, sym("arm_native_seconds"), nil()), 0.25);
-    r = OK("qprom_create", 1, dict(syms(2, "name", "type"), knk(2, sym("arm_exemplar_total"), sym("counter"))));
+    r = OK("qprom_create", 1, dict(syms(3, "name", "type", "help"), knk(3, sym("arm_exemplar_total"), sym("counter"), str("Exemplars."))));
     if (r) r0(r);
     expect_null("qprom_inc_ex", OK("qprom_inc_ex", 4, sym("arm_exemplar_total"), nil(), kj(1),
         dict(syms(1, "user"), syms(1, "alice"))));

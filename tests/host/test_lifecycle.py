@@ -335,7 +335,8 @@ def test_cli_parses_every_key(q, qprom, tmp_path):
             "prom.sizeBuckets": "100,1000", "prom.httpStatus": "true", "prom.user": "no",
             "prom.functions": "upd,query", "prom.naming": "kx", "prom.buckets": "0.1,1,10",
             "prom.quantiles": "0.5,0.9", "prom.maxAge": "600", "prom.handlers": "pg,ps,ts",
-            "prom.limit": "5000", "prom.defaults": "1", "prom.fileSd": "/var/lib/sd"}
+            "prom.limit": "5000", "prom.defaults": "1", "prom.fileSd": "/var/lib/sd",
+            "prom.nativeHistograms": "1", "prom.exemplars": "yes"}
     r = _dict(qprom.call_k("qprom_cli", _opts(q, **opts)))
     assert r["unknown"] == [] and r["noinit"] is False
     cfg = r["cfg"]
@@ -346,7 +347,8 @@ def test_cli_parses_every_key(q, qprom, tmp_path):
     assert list(cfg["functions"]) == ["upd", "query"] and cfg["user"] is False
     users = cfg["basicAuthUsers"]
     assert list(users.keys()) == ["prometheus"]
-    assert len(cfg) == 30          # every .prom.init key, none dropped
+    assert cfg["nativeHistograms"] is True and cfg["exemplars"] is True
+    assert len(cfg) == 32          # every .prom.init key, none dropped
 
 
 def test_cli_unknown_options_and_noinit(q, qprom):

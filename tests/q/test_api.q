@@ -45,6 +45,23 @@ m:select from .prom.metrics[] where metric=`lat_seconds;
 .t.ok["del removes a series"; "prom: unknown series"~.t.err[.prom.getv;(`req_total;`pg`200)]];
 .prom.del[`req_total;::];
 .t.ok["del removes a metric"; not `req_total in exec metric from .prom.metricMeta[]];
+/ native histograms and exemplars (#15)
+.prom.create`name`type`help`nativeSchema!(`nat_seconds;`histogram;"Native.";3);
+.prom.obs[`nat_seconds;();0.001 0.5 300f];
+.t.ok["native histogram: text has +Inf only"; 0<count ss[.prom.serve[];"nat_seconds_bucket{le=\"+Inf\"} 3"]];
+.t.ok["native key out of range"; "prom: native histogram needs nativeSchema -4 to 8 or nativeFactor > 1, nativeZeroThreshold >= 0, nativeMaxBuckets 1 to 32768, nativeMinReset >= 0"~.t.err[.prom.create;enlist`name`type`nativeSchema!(`bad_seconds;`histogram;9)]];
+.t.ok["native keys for histograms only"; "prom: params not valid for this metric type"~.t.err[.prom.create;enlist`name`type`nativeFactor!(`bad_total;`counter;1.1)]];
+.prom.obsEx[`nat_seconds;();0.25;enlist[`trace_id]!enlist"abc"];
+.t.ok["obsEx observes"; 300.751=.prom.getv[`nat_seconds;()]];
+.t.ok["exemplar in openmetrics"; 0<count ss[.prom.serve`openmetrics;"# {trace_id=\"abc\"} 0.25"]];
+.t.ok["no exemplar in text"; 0=count ss[.prom.serve[];"trace_id"]];
+.prom.create`name`type`help!(`ex_total;`counter;"With exemplars.");
+.prom.incEx[`ex_total;();2;`user`fn!`alice`getTrades];
+.t.ok["incEx increments"; 2f=.prom.getv[`ex_total;()]];
+.t.ok["exemplar too long"; "prom: exemplar labels exceed 128 characters"~.t.err[.prom.incEx;(`ex_total;();1;enlist[`a]!enlist 130#"x")]];
+.t.ok["exemplar not a dictionary"; "prom: exemplar must be a non-empty dictionary of distinct label names to strings"~.t.err[.prom.incEx;(`ex_total;();1;"abc")]];
+.t.ok["incEx on a histogram"; "prom: operation not supported by this metric type"~.t.err[.prom.incEx;(`nat_seconds;();1;enlist[`a]!enlist"x")]];
+.t.ok["exemplar errors change nothing"; 2f=.prom.getv[`ex_total;()]];
 / peach: updates from secondary threads are exact. Without secondaries peach is each
 / (docs/ref/peach.md) and this would prove nothing: run.sh starts q with -s 2.
 .t.ok["secondary threads for peach"; 1<system"s"];
