@@ -172,8 +172,10 @@ def test_same_series_and_values_as_text(port):
     # Every family of the whole registry (process and listener metrics too) is in both,
     # under the same name; their values move between two scrapes.
     names_pb = {f.name for f in decode_delimited(pb)}
+    # (text 0.0.4 also lists families without series, by HELP and TYPE alone; protobuf
+    # leaves them out)
     names_txt = {f.name + ("_total" if f.type == "counter" and (f.name + "_total").encode() in text else "")
-                 for f in text_string_to_metric_families(text.decode())}
+                 for f in text_string_to_metric_families(text.decode()) if f.samples}
     assert names_pb == names_txt
 
 
@@ -222,7 +224,8 @@ def test_exemplars_in_protobuf_not_in_text(q, fams, port):
     assert [(x.upper_bound, exemplar_labels(x.exemplar), x.exemplar.value) for x in b] == \
         [(1.0, {"user": "bob"}, 0.25), (math.inf, {"user": "carol"}, 7.0)]
     _, text = get(port, "text/plain;version=0.0.4")
-    assert b"alice" not in text and b"carol" not in text
+    lines = [x for x in text.decode().split("\n") if x.startswith((PREFIX + "ex_total", PREFIX + "exh_seconds"))]
+    assert len(lines) == 5 and not any(" # " in x or "alice" in x or "carol" in x for x in lines), lines
     _, om = get(port, "application/openmetrics-text;version=1.0.0")
     assert b'pbt_ex_total 2 # {trace_id="abc",user="alice"} 2 ' in om
 
