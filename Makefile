@@ -54,8 +54,8 @@ test-release:
 	tests/arm/run.sh $(SO_ARM)
 	tests/release/make_targets.sh
 
-# Property test: random registries rendered in both formats, checked by promtool and
-# the Python client's parsers against what was stored.
+# Property test: random registries rendered in all three formats, checked by promtool,
+# the Python client's parsers and protobuf decoding against what was stored.
 test-expo:
 	rm -rf target/expo-cases && mkdir -p target/expo-cases
 	$(CARGO) run $(CORE) --release --quiet --example expo_cases -- target/expo-cases $${EXPO_CASES:-200}
@@ -63,6 +63,7 @@ test-expo:
 
 bench: build
 	$(CARGO) bench $(CORE) --bench store
+	$(CARGO) bench $(CORE) --bench proto
 	tests/host/build.sh
 	target/host/bench_export $(SO)
 	target/host/bench_middleware $(SO)

@@ -1,5 +1,6 @@
-//! Generates random registries and renders each in both formats, with the expected
-//! samples as JSON, for tests/expo/check.py (promtool + the Python client's parsers).
+//! Generates random registries and renders each in the three formats, with the expected
+//! samples (and OpenMetrics exemplars) as JSON, for tests/expo/check.py (promtool, the
+//! Python client's parsers, and protobuf decoded with tests/proto/metrics.proto).
 //!
 //! The expected names and values are computed here from what the generator chose (names
 //! and their suffixes, counter integers, bucket counts and quantiles by brute force over
@@ -8,7 +9,7 @@
 //! Usage: expo_cases OUT_DIR N_CASES [SEED]
 
 use qprom::expo::{Encoder, Format};
-use qprom::metric::{MetricType, Params, SummaryParams, Value};
+use qprom::metric::{Exemplar, MetricType, Params, SummaryParams, Value};
 use qprom::registry::{FamilyDesc, Registry};
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -100,6 +101,15 @@ impl Expect {
         }
         self.samples.push('}');
     }
+    /// Attaches an expected exemplar to the sample written last.
+    fn exemplar(&mut self, e: &Exemplar) {
+        self.samples.pop(); // the sample's closing brace
+        self.samples.push_str(",\"exemplar\":{\"labels\":{");
+        for (i, (k, v)) in e.labels.iter().enumerate() {
+            let _ = write!(self.samples, "{}{}:{}", if i > 0 { "," } else { "" }, js(k), js(v));
+        }
+        let _ = write!(self.samples, "}},\"value\":{:e},\"timestamp\":{:e}}}}}", e.value, e.timestamp);
+    }
     fn family(&mut self, name: &str, t: &str, help: &str) {
         if !self.families.is_empty() {
             self.families.push(',');
@@ -135,6 +145,24 @@ fn num_label(v: f64) -> String {
     } else {
         format!("{v}")
     }
+}
+
+/// A random exemplar: one or two labels, values from the same pieces as label values
+/// except `"` (prometheus_client 0.26.0's OpenMetrics parser mistakes an escaped quote in
+/// an exemplar label value for the end of the value; Prometheus' parser does not).
+fn exemplar(r: &mut Rng, value: f64) -> Exemplar {
+    let mut labels: Vec<(Box<str>, Box<str>)> = Vec::new();
+    for _ in 0..1 + r.below(2) {
+        let k = ident(r, b"abcdefghijklmnopqrstuvwxyz_", b"abcdefghijklmnopqrstuvwxyz0123456789_", 6);
+        if !k.starts_with('_') && !labels.iter().any(|(k2, _)| **k2 == *k) {
+            labels.push((k.into(), text(r, 5).replace('"', "q").into()));
+        }
+    }
+    if labels.is_empty() {
+        labels.push(("trace_id".into(), "t".into()));
+    }
+    let ts = 1_700_000_000.0 + r.below(1000) as f64 / 4.0;
+    Exemplar::new(labels, value, ts).unwrap()
 }
 
 fn one_case(r: &mut Rng, out: &str, idx: usize) {
@@ -219,9 +247,15 @@ fn one_case(r: &mut Rng, out: &str, idx: usize) {
                         }
                         1 => {
                             let x = (r.next() % 10_000) as f64 / 16.0;
-                            s.inc(x).unwrap();
                             txt.sample(&name, &pairs, Some(x));
                             om.sample(&format!("{base}_total"), &pairs, Some(x));
+                            if r.below(2) == 0 {
+                                let e = exemplar(r, x);
+                                om.exemplar(&e);
+                                s.inc_with_exemplar(x, e).unwrap();
+                            } else {
+                                s.inc(x).unwrap();
+                            }
                         }
                         _ => {
                             txt.sample(&name, &pairs, Some(0.0));
@@ -246,18 +280,29 @@ fn one_case(r: &mut Rng, out: &str, idx: usize) {
                     let shift = if r.below(4) == 0 { 100.0 } else { 0.0 };
                     let obs: Vec<f64> = (0..r.below(20)).map(|_| (r.next() % 200_000) as f64 / 100.0 - shift).collect();
                     let mut sum = 0.0;
+                    // The latest exemplar per classic bucket (first bound >= v; +Inf last).
+                    let mut bucket_ex: Vec<Option<Exemplar>> = vec![None; buckets.len() + 1];
                     for o in &obs {
-                        s.observe(*o).unwrap();
+                        if t == MetricType::Histogram && r.below(3) == 0 {
+                            let e = exemplar(r, *o);
+                            bucket_ex[buckets.partition_point(|b| *b < *o)] = Some(e.clone());
+                            s.observe_with_exemplar(*o, e).unwrap();
+                        } else {
+                            s.observe(*o).unwrap();
+                        }
                         sum += o;
                     }
                     for (is_om, e) in [(false, &mut txt), (true, &mut om)] {
                         let negative = obs.iter().any(|o| *o < 0.0);
                         if t == MetricType::Histogram {
-                            for b in buckets.iter().copied().chain([f64::INFINITY]) {
+                            for (i, b) in buckets.iter().copied().chain([f64::INFINITY]).enumerate() {
                                 let n = obs.iter().filter(|o| **o <= b).count();
                                 let l = with(("le", &num_label(b)));
                                 let lr: Vec<(&str, &str)> = l.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
                                 e.sample(&format!("{name}_bucket"), &lr, Some(n as f64));
+                                if let (true, Some(x)) = (is_om, &bucket_ex[i]) {
+                                    e.exemplar(x);
+                                }
                             }
                         } else {
                             let mut sorted = obs.clone();
@@ -295,6 +340,8 @@ fn one_case(r: &mut Rng, out: &str, idx: usize) {
         std::fs::write(&path, enc.encode(&reg, fmt)).unwrap();
         std::fs::write(format!("{path}.json"), e.json()).unwrap();
     }
+    // Protobuf: checked against the text 0.0.4 samples and the OpenMetrics exemplars.
+    std::fs::write(format!("{out}/case{idx:04}.pb"), enc.encode(&reg, Format::Protobuf)).unwrap();
 }
 
 fn main() {

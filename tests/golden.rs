@@ -143,3 +143,47 @@ fn big_integers_exact_and_specials() {
     assert!(got.contains("g{k=\"big\"} 100000000000000000\n"));
     assert!(got.contains("g{k=\"tiny\"} 1.5e-9\n"));
 }
+
+/// Exemplars: after a counter's `_total` and after bucket lines in OpenMetrics (label
+/// values escaped as label values are), never in text 0.0.4; `_count`/`_sum` unchanged.
+#[test]
+fn exemplars_openmetrics_only() {
+    use qprom::metric::Exemplar;
+    let ex = |pairs: &[(&str, &str)], v: f64, ts: f64| {
+        Exemplar::new(pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect(), v, ts).unwrap()
+    };
+    let r = Registry::new();
+    r.register(&FamilyDesc::new("jobs_total", MetricType::Counter, "Jobs.", &["q"])).unwrap();
+    let c = r.get_or_create("jobs_total", &["a"], None).unwrap();
+    c.inc_with_exemplar(2.0, ex(&[("trace_id", "x\"y\\z\nw"), ("user", "é")], 2.0, 1700000001.25)).unwrap();
+    c.inc(1.0).unwrap(); // a plain increment keeps the exemplar
+    r.get_or_create("jobs_total", &["b"], None).unwrap().inc(1.0).unwrap();
+    let mut d = FamilyDesc::new("lat_seconds", MetricType::Histogram, "", &[]);
+    d.params = Some(Params::Buckets(vec![0.1, 1.0].into()));
+    r.register(&d).unwrap();
+    let h = r.get_or_create("lat_seconds", &[] as &[&str], None).unwrap();
+    h.observe(0.05).unwrap();
+    h.observe_with_exemplar(0.5, ex(&[("user", "bob")], 0.5, 1700000002.0)).unwrap();
+    h.observe_with_exemplar(0.7, ex(&[("user", "carol")], 0.7, 1700000003.5)).unwrap();
+    h.observe_with_exemplar(2.5, ex(&[("fn", ".q.slow")], 2.5, 1700000004.0)).unwrap();
+    let got = render(&r, Format::OpenMetrics);
+    let want = r#"# TYPE jobs counter
+# HELP jobs Jobs.
+jobs_total{q="a"} 3 # {trace_id="x\"y\\z\nw",user="é"} 2 1700000001.25
+jobs_created{q="a"} 1700000000.5
+jobs_total{q="b"} 1
+jobs_created{q="b"} 1700000000.5
+# TYPE lat_seconds histogram
+lat_seconds_bucket{le="0.1"} 1
+lat_seconds_bucket{le="1"} 3 # {user="carol"} 0.7 1700000003.5
+lat_seconds_bucket{le="+Inf"} 4 # {fn=".q.slow"} 2.5 1700000004
+lat_seconds_count 4
+lat_seconds_sum 3.75
+lat_seconds_created 1700000000.5
+# EOF
+"#;
+    assert_eq!(got, want);
+    let text = render(&r, Format::Text);
+    assert!(!text.contains(" # "), "no exemplars in text 0.0.4:\n{text}");
+    assert!(text.contains("\njobs_total{q=\"a\"} 3\n") && text.contains("\nlat_seconds_bucket{le=\"1\"} 3\n"), "{text}");
+}

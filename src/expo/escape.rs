@@ -21,6 +21,24 @@ pub fn escape_label_value(out: &mut String, v: &str) {
     out.push_str(&v[last..]);
 }
 
+/// [`escape_label_value`] into bytes (exemplar labels, escaped at render time).
+pub fn escape_label_value_bytes(out: &mut Vec<u8>, v: &str) {
+    let mut last = 0;
+    let bytes = v.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        let rep: &[u8] = match b {
+            b'\\' => b"\\\\",
+            b'"' => b"\\\"",
+            b'\n' => b"\\n",
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[last..i]);
+        out.extend_from_slice(rep);
+        last = i + 1;
+    }
+    out.extend_from_slice(&bytes[last..]);
+}
+
 /// Appends HELP text escaped for the format (`om`: OpenMetrics).
 pub fn escape_help(out: &mut Vec<u8>, v: &str, om: bool) {
     let mut last = 0;
@@ -48,6 +66,9 @@ mod tests {
         let mut s = String::new();
         escape_label_value(&mut s, "a\\b\"c\nd é\t");
         assert_eq!(s, "a\\\\b\\\"c\\nd é\t");
+        let mut b = Vec::new();
+        escape_label_value_bytes(&mut b, "a\\b\"c\nd é\t");
+        assert_eq!(b, s.as_bytes());
     }
 
     #[test]

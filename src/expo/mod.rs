@@ -1,4 +1,5 @@
-//! Exposition: the store rendered as Prometheus text 0.0.4 or OpenMetrics 1.0.0.
+//! Exposition: the store rendered as Prometheus text 0.0.4, OpenMetrics 1.0.0 (with
+//! exemplars), or Prometheus' delimited protobuf (`proto.rs`).
 //!
 //! An [`Encoder`] owns its output buffer and scratch space and is reused across scrapes,
 //! so a steady-state scrape allocates nothing. Families come sorted by name; each
@@ -7,6 +8,7 @@
 
 pub mod escape;
 pub mod num;
+pub mod proto;
 
 use crate::metric::{MetricType, Value};
 use crate::registry::{Family, Registry, Series};
@@ -19,6 +21,8 @@ pub enum Format {
     Text,
     /// OpenMetrics 1.0.0.
     OpenMetrics,
+    /// Length-delimited `io.prometheus.client.MetricFamily` messages (binary).
+    Protobuf,
 }
 
 impl Format {
@@ -26,6 +30,9 @@ impl Format {
         match self {
             Format::Text => "text/plain; version=0.0.4; charset=utf-8",
             Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            Format::Protobuf => {
+                "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited"
+            }
         }
     }
 }
@@ -36,6 +43,8 @@ pub struct Encoder {
     buf: Vec<u8>,
     counts: Vec<u64>,
     quantiles: Vec<f64>,
+    /// The protobuf messages of the last protobuf render, reused by the next.
+    proto: proto::State,
 }
 
 impl Encoder {
@@ -46,6 +55,11 @@ impl Encoder {
     /// Renders the whole registry; the slice is valid until the next call.
     pub fn encode(&mut self, reg: &Registry, fmt: Format) -> &[u8] {
         self.buf.clear();
+        if fmt == Format::Protobuf {
+            let Encoder { buf, proto, .. } = self;
+            reg.for_each_family(|fam| proto.family(buf, fam));
+            return &self.buf;
+        }
         reg.for_each_family(|fam| self.family(fam, fmt));
         if fmt == Format::OpenMetrics {
             self.buf.extend_from_slice(b"# EOF\n");
@@ -55,6 +69,9 @@ impl Encoder {
 
     /// Appends one family (without the OpenMetrics `# EOF`).
     pub fn family(&mut self, fam: &Family, fmt: Format) {
+        if fmt == Format::Protobuf {
+            return self.proto.family(&mut self.buf, fam);
+        }
         let om = fmt == Format::OpenMetrics;
         let t = fam.metric_type();
         // Text 0.0.4 has no info type: an info family is a gauge named `<base>_info`.
@@ -82,7 +99,7 @@ impl Encoder {
         if !om {
             meta(b, b"# TYPE ", meta_name, meta_suffix, type_str.as_bytes());
         }
-        let Encoder { buf, counts, quantiles } = self;
+        let Encoder { buf, counts, quantiles, .. } = self;
         fam.for_each_series(|s| series(buf, counts, quantiles, fam, s, om));
     }
 
@@ -143,6 +160,9 @@ fn series(b: &mut Vec<u8>, counts: &mut Vec<u64>, qv: &mut Vec<f64>, fam: &Famil
             } else {
                 write_f64(b, v.as_f64());
             }
+            if om && s.has_exemplars() {
+                exemplar(b, s, 0);
+            }
             b.push(b'\n');
             if om {
                 created(b, base, s);
@@ -175,6 +195,9 @@ fn series(b: &mut Vec<u8>, counts: &mut Vec<u64>, qv: &mut Vec<f64>, fam: &Famil
                 }
                 b.extend_from_slice(le.as_bytes());
                 write_u64(b, *c);
+                if om && s.has_exemplars() {
+                    exemplar(b, s, i);
+                }
                 b.push(b'\n');
             }
             let count = counts.last().copied().unwrap_or(0);
@@ -211,6 +234,27 @@ fn count_sum(b: &mut Vec<u8>, base: &str, s: &Series, count: u64, sum: f64, om: 
     if om {
         created(b, base, s);
     }
+}
+
+/// OpenMetrics: ` # {labels} value timestamp` after a counter's `_total` or a bucket's
+/// value, for slot `i`'s exemplar if it has one. Never in text 0.0.4, which has no syntax
+/// for them.
+fn exemplar(b: &mut Vec<u8>, s: &Series, i: usize) {
+    let Some(e) = s.exemplar(i) else { return };
+    b.extend_from_slice(b" # {");
+    for (j, (k, v)) in e.labels.iter().enumerate() {
+        if j > 0 {
+            b.push(b',');
+        }
+        b.extend_from_slice(k.as_bytes());
+        b.extend_from_slice(b"=\"");
+        escape::escape_label_value_bytes(b, v);
+        b.push(b'"');
+    }
+    b.extend_from_slice(b"} ");
+    write_f64(b, e.value);
+    b.push(b' ');
+    num::write_timestamp(b, e.timestamp);
 }
 
 fn created(b: &mut Vec<u8>, base: &str, s: &Series) {

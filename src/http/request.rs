@@ -129,20 +129,25 @@ fn origin_path(t: &[u8]) -> &[u8] {
     &p[..end]
 }
 
-/// Content negotiation over the two formats we speak. Each format takes the q-value of
-/// the most specific Accept range matching it (RFC 9110 §12.5.1): `type/sub;version=v`
-/// over `type/sub` over `type/*` over `*/*`. OpenMetrics only when asked for by name,
-/// with a q > 0 and not below text's; text 0.0.4 otherwise, also when nothing matches
-/// (as promhttp does, rather than 406).
+/// Content negotiation over the three formats we speak. Each text format takes the q-value
+/// of the most specific Accept range matching it (RFC 9110 §12.5.1): `type/sub;version=v`
+/// over `type/sub` over `type/*` over `*/*`. Protobuf only when asked for by name with
+/// both parameters Prometheus sends (`proto=io.prometheus.client.MetricFamily`,
+/// `encoding=delimited`; wildcards never pick a binary format), with a q > 0 and not below
+/// either text format's; then OpenMetrics only when asked for by name, with a q > 0 and
+/// not below text's; text 0.0.4 otherwise, also when nothing matches (as promhttp does,
+/// rather than 406).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Negotiation {
     om: (f32, i8),
     text: (f32, i8),
+    /// The highest q of a range naming the delimited MetricFamily protobuf, if any did.
+    proto: Option<f32>,
 }
 
 impl Default for Negotiation {
     fn default() -> Self {
-        Negotiation { om: (0.0, -1), text: (0.0, -1) }
+        Negotiation { om: (0.0, -1), text: (0.0, -1), proto: None }
     }
 }
 
@@ -151,7 +156,7 @@ impl Negotiation {
         for range in header.split(',') {
             let mut params = range.split(';');
             let mt = params.next().unwrap_or("").trim();
-            let (mut q, mut version) = (1.0f32, None);
+            let (mut q, mut version, mut proto, mut encoding) = (1.0f32, None, None, None);
             for p in params {
                 let Some((k, v)) = p.split_once('=') else { continue };
                 let (k, v) = (k.trim(), v.trim().trim_matches('"'));
@@ -159,7 +164,19 @@ impl Negotiation {
                     q = parse_q(v);
                 } else if k.eq_ignore_ascii_case("version") {
                     version = Some(v);
+                } else if k.eq_ignore_ascii_case("proto") {
+                    proto = Some(v);
+                } else if k.eq_ignore_ascii_case("encoding") {
+                    encoding = Some(v);
                 }
+            }
+            if mt.eq_ignore_ascii_case("application/vnd.google.protobuf") {
+                // Message names are case-sensitive; `encoding=text` and `compact-text` are
+                // other formats, which we do not produce.
+                if proto == Some("io.prometheus.client.MetricFamily") && encoding == Some("delimited") {
+                    self.proto = Some(self.proto.map_or(q, |p| p.max(q)));
+                }
+                continue;
             }
             let spec = |want: &str| match version {
                 None => Some(2),
@@ -192,6 +209,11 @@ impl Negotiation {
 
     pub(super) fn choose(&self) -> Format {
         let (om_q, om_spec) = self.om;
+        if let Some(pq) = self.proto {
+            if pq > 0.0 && pq >= self.text.0 && (om_spec < 2 || pq >= om_q) {
+                return Format::Protobuf;
+            }
+        }
         if om_spec >= 2 && om_q > 0.0 && om_q >= self.text.0 {
             Format::OpenMetrics
         } else {
@@ -242,6 +264,16 @@ mod tests {
     const PROMETHEUS_2: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
     const PROMETHEUS_3: &str = "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1";
 
+    /// Prometheus 2.42 with `--enable-feature=native-histograms` (scrape/scrape.go,
+    /// scrapeAcceptHeaderWithProtobuf): protobuf first, without a q-value.
+    const PROMETHEUS_2_42_NATIVE: &str = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited,application/openmetrics-text;version=1.0.0;q=0.8,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+    /// Prometheus 3 with scrape_native_histograms (DefaultProtoFirstScrapeProtocols, q-values
+    /// from config.ScrapeProtocolsHeaders' count down).
+    const PROMETHEUS_3_PROTO_FIRST: &str = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.6,application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1";
+    /// scrape_protocols: [PrometheusProto, PrometheusText0.0.4] (the header the issue quotes).
+    const PROTO_THEN_TEXT: &str = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.7,text/plain;version=0.0.4;q=0.3,*/*;q=0.1";
+    const PB: &str = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited";
+
     fn fmt_for(accept: &[&str]) -> Format {
         let mut n = Negotiation::default();
         accept.iter().for_each(|a| n.feed(a));
@@ -263,6 +295,44 @@ mod tests {
         assert_eq!(fmt_for(&["text/plain;q=0.5", "application/openmetrics-text;q=0.9"]), Format::OpenMetrics);
         assert_eq!(fmt_for(&["application/openmetrics-text;q=bogus"]), Format::Text);
         assert_eq!(fmt_for(&["application/json"]), Format::Text);
+    }
+
+    #[test]
+    fn negotiation_protobuf() {
+        assert_eq!(fmt_for(&[PROMETHEUS_2_42_NATIVE]), Format::Protobuf);
+        assert_eq!(fmt_for(&[PROMETHEUS_3_PROTO_FIRST]), Format::Protobuf);
+        assert_eq!(fmt_for(&[PROTO_THEN_TEXT]), Format::Protobuf);
+        assert_eq!(fmt_for(&[PB]), Format::Protobuf);
+        assert_eq!(fmt_for(&[&PB.to_ascii_uppercase().replace("IO.PROMETHEUS.CLIENT.METRICFAMILY", "io.prometheus.client.MetricFamily").replace("DELIMITED", "delimited")]), Format::Protobuf, "type and parameter names in any case");
+        assert_eq!(fmt_for(&["application/vnd.google.protobuf; proto=\"io.prometheus.client.MetricFamily\"; encoding=delimited"]), Format::Protobuf);
+        assert_eq!(fmt_for(&["text/plain", PB]), Format::Protobuf, "over several Accept fields");
+        // Both parameters must name what we produce.
+        assert_eq!(fmt_for(&["application/vnd.google.protobuf"]), Format::Text);
+        assert_eq!(fmt_for(&["application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily"]), Format::Text);
+        assert_eq!(fmt_for(&["application/vnd.google.protobuf;encoding=delimited"]), Format::Text);
+        assert_eq!(fmt_for(&["application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=text"]), Format::Text);
+        assert_eq!(fmt_for(&["application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=compact-text"]), Format::Text);
+        assert_eq!(fmt_for(&["application/vnd.google.protobuf;proto=other.Message;encoding=delimited"]), Format::Text);
+        assert_eq!(fmt_for(&["application/vnd.google.protobuf;proto=io.prometheus.client.metricfamily;encoding=delimited"]), Format::Text);
+        // q-values: refused, below text, below OpenMetrics, a tie (protobuf), malformed.
+        assert_eq!(fmt_for(&[&format!("{PB};q=0,text/plain;q=0.1")]), Format::Text);
+        assert_eq!(fmt_for(&[&format!("{PB};q=0.4,text/plain;version=0.0.4;q=0.5")]), Format::Text);
+        assert_eq!(fmt_for(&[&format!("{PB};q=0.4,application/openmetrics-text;q=0.5,text/plain;q=0.1")]), Format::OpenMetrics);
+        assert_eq!(fmt_for(&[&format!("{PB};q=0.5,application/openmetrics-text;q=0.5")]), Format::Protobuf);
+        assert_eq!(fmt_for(&[&format!("{PB};q=bogus,text/plain;q=0.1")]), Format::Text);
+        assert_eq!(fmt_for(&[&format!("{PB};q=0.2,{PB};q=0.9,text/plain;q=0.5")]), Format::Protobuf, "the best q of two ranges");
+        // Wildcards never choose a binary format; a wildcard's q does count against it.
+        assert_eq!(fmt_for(&["application/*"]), Format::Text);
+        assert_eq!(fmt_for(&[&format!("{PB};q=0.5,*/*")]), Format::Text);
+        // Without protobuf in the header, today's choices are unchanged.
+        assert_eq!(fmt_for(&[PROMETHEUS_2]), Format::OpenMetrics);
+        let head = format!("GET /metrics HTTP/1.1\r\naccept: {PROMETHEUS_2_42_NATIVE}\r\nAccept-Encoding: gzip\r\n\r\n");
+        let r = parse(head.as_bytes(), 8192).unwrap();
+        assert_eq!((r.format, r.gzip), (Format::Protobuf, true));
+        assert_eq!(
+            Format::Protobuf.content_type(),
+            "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited"
+        );
     }
 
     #[test]

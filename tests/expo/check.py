@@ -8,10 +8,16 @@ A case is an exposition plus the expected content next to it:
 
   NAME.txt + NAME.txt.json   Prometheus text format 0.0.4
   NAME.om  + NAME.om.json    OpenMetrics 1.0.0 text
+  NAME.pb                    Prometheus' delimited protobuf, checked against NAME.txt.json
+                             (samples as text 0.0.4 names them, families) and the
+                             exemplars of NAME.om.json; decoded with message classes built
+                             from tests/proto/metrics.proto (tests/host/metrics_pb.py)
 
 Expected JSON:
   {"samples":  [{"name": "x_total", "labels": {"a": "v"}, "value": 1.5}, ...],
    "families": [{"name": "x", "type": "counter", "help": "...", "unit": "..."}]}
+  exemplar (optional, OpenMetrics): {"labels": {...}, "value": x, "timestamp": t}; a
+  sample without one must have none (t within 1e-6: written to the microsecond).
   value: a JSON number, or "+Inf", "-Inf", "NaN", or "any" (only presence is
   checked), or {"near": x, "rel": r} (within r*|x| of x: estimates such as
   summary quantiles).  A JSON integer (no fraction, no exponent) is compared
@@ -43,7 +49,9 @@ Checks, per case (all problems are printed, then the case fails):
         6. Samples: the set of (name, labels) parsed equals the set expected,
            each exactly once; values equal as float64 (NaN == NaN, "any"
            matches anything, "near" within its error, integers exactly as
-           written; timestamps and exemplars are ignored).
+           written; timestamps are ignored); exemplars as the parser reads them
+           equal the expected ones (none where none is expected); in text 0.0.4
+           nothing may follow a sample's value.
         7. Families: each expected family is present once, with equal type,
            help (and unit).  Help is compared after passing the expected help
            through the same parser (escaped the canonical way), because both
@@ -110,7 +118,8 @@ NAMING_LINT = [
     re.compile(r"^metric name should not include type '.*'$"),
     re.compile(r"^metric names should not contain ':'$"),
 ]
-FORMATS = {".txt": "text 0.0.4", ".om": "OpenMetrics"}
+FORMATS = {".txt": "text 0.0.4", ".om": "OpenMetrics", ".pb": "protobuf"}
+PB_TYPES = {0: "counter", 1: "gauge", 2: "summary", 3: "untyped", 4: "histogram", 5: "gaugehistogram"}
 
 
 class CaseError(Exception):
@@ -183,7 +192,7 @@ def load_expected(path):
         raise CaseError(f"{path.name}: cannot read JSON: {e}")
     if not isinstance(data, dict) or not isinstance(data.get("samples"), list):
         raise CaseError(f"{path.name}: top level must be an object with a 'samples' list")
-    samples = {}
+    samples, exemplars = {}, {}
     for i, s in enumerate(data["samples"]):
         where = f"{path.name}: samples[{i}]"
         if not isinstance(s, dict) or not isinstance(s.get("name"), str) or "value" not in s:
@@ -196,6 +205,12 @@ def load_expected(path):
         if key in samples:
             raise CaseError(f"{where}: duplicate expected sample {s['name']}{fmt_labels(labels)}")
         samples[key] = expected_value(s["value"], where)
+        ex = s.get("exemplar")
+        if ex is not None:
+            if not (isinstance(ex, dict) and isinstance(ex.get("labels"), dict)
+                    and all(isinstance(ex.get(k), (int, float)) for k in ("value", "timestamp"))):
+                raise CaseError(f"{where}: 'exemplar' needs 'labels', 'value' and 'timestamp'")
+            exemplars[key] = ex
     families = data.get("families", [])
     if not isinstance(families, list):
         raise CaseError(f"{path.name}: 'families' must be a list")
@@ -205,7 +220,7 @@ def load_expected(path):
         for k in ("type", "help", "unit"):
             if k in f and not isinstance(f[k], str):
                 raise CaseError(f"{path.name}: families[{i}].{k} must be a string")
-    return samples, families
+    return samples, families, exemplars
 
 
 # ------------------------------------------------------------------ promtool
@@ -273,24 +288,48 @@ def txt_counter_type_names(text):
     return names
 
 
+def value_field(line):
+    """(the value as written, what follows it) of a sample line: past the name and the
+    label set (quoted values with backslash escapes may hold spaces, braces and '#')."""
+    i = 0
+    while i < len(line) and line[i] not in "{ ":
+        i += 1
+    if i < len(line) and line[i] == "{":
+        quoted = False
+        while i < len(line):
+            c = line[i]
+            if quoted and c == "\\":
+                i += 2
+                continue
+            if c == '"':
+                quoted = not quoted
+            elif c == "}" and not quoted:
+                break
+            i += 1
+        i += 1
+    rest = line[i:].lstrip(" ")
+    value, _, after = rest.partition(" ")
+    return value, after
+
+
 def parse(text, fmt):
-    """-> list of (literal family name, type, help, unit, [(name, labels, value)])"""
+    """-> list of (literal family name, type, help, unit, [(name, labels, value, exemplar)])"""
     if fmt == ".om":
         return [(f.name, f.type, f.documentation, f.unit,
-                 [(s.name, dict(s.labels), s.value) for s in f.samples])
+                 [(s.name, dict(s.labels), s.value, s.exemplar) for s in f.samples])
                 for f in parse_om(text)]
     counters = txt_counter_type_names(text)
     out = []
     for f in parse_txt(text):
-        name, samples = f.name, [(s.name, dict(s.labels), s.value) for s in f.samples]
+        name, samples = f.name, [(s.name, dict(s.labels), s.value, None) for s in f.samples]
         typ = "untyped" if f.type == "unknown" else f.type
         if f.type == "counter":
             # Undo the parser's renaming (see module docstring).
             if name + "_total" in counters:
                 name = name + "_total"
             else:
-                samples = [(n[:-len("_total")] if n == name + "_total" else n, l, v)
-                           for n, l, v in samples]
+                samples = [(n[:-len("_total")] if n == name + "_total" else n, l, v, e)
+                           for n, l, v, e in samples]
         out.append((name, typ, f.documentation, f.unit, samples))
     return out
 
@@ -302,7 +341,7 @@ def check_case(expo, fmt, promtool_result=None):
     exp_path = expo.with_name(expo.name + ".json")
     if not exp_path.exists():
         return [f"missing expected file {exp_path.name}"], notes
-    want_samples, want_families = load_expected(exp_path)  # may raise CaseError
+    want_samples, want_families, want_exemplars = load_expected(exp_path)  # may raise CaseError
 
     raw = expo.read_bytes()
     try:
@@ -328,9 +367,13 @@ def check_case(expo, fmt, promtool_result=None):
     if n_lines != n_parsed:
         problems.append(f"{n_lines} sample lines but the parser returned {n_parsed} samples "
                         "(repeated series are dropped by the OpenMetrics parser)")
-    # The value as written, per parsed sample: both parsers return samples in line order,
-    # and qprom writes no timestamps or exemplars, so it is a line's last field.
-    raws = [line.rsplit(" ", 1)[-1] for line in lines] if n_lines == n_parsed else [None] * n_parsed
+    # The value as written, per parsed sample: both parsers return samples in line order.
+    fields = [value_field(line) for line in lines]
+    raws = [v for v, _ in fields] if n_lines == n_parsed else [None] * n_parsed
+    if fmt == ".txt":
+        for line, (_, after) in zip(lines, fields):
+            if after:
+                problems.append(f"text 0.0.4 line has {after!r} after its value: {line!r}")
 
     # Families.
     by_name = {}
@@ -363,8 +406,20 @@ def check_case(expo, fmt, promtool_result=None):
     got = {}
     raw_of = iter(raws)
     for fam in families:
-        for name, labels, value in fam[4]:
+        for name, labels, value, ex in fam[4]:
             raw = next(raw_of)
+            key = (name, tuple(sorted(labels.items())))
+            want_ex = want_exemplars.get(key)
+            where = f"sample {name}{fmt_labels(labels)}"
+            if want_ex is None and ex is not None:
+                problems.append(f"{where}: unexpected exemplar {ex}")
+            elif want_ex is not None and ex is None:
+                problems.append(f"{where}: exemplar expected {want_ex}, got none")
+            elif want_ex is not None and not (
+                    dict(ex.labels) == want_ex["labels"] and float(ex.value) == float(want_ex["value"])
+                    and ex.timestamp is not None
+                    and abs(float(ex.timestamp) - float(want_ex["timestamp"])) <= 1e-6):
+                problems.append(f"{where}: exemplar expected {want_ex}, got {ex}")
             try:
                 as_written = float(raw) if raw is not None else None
             except ValueError:
@@ -398,6 +453,107 @@ def check_case(expo, fmt, promtool_result=None):
     return problems, notes
 
 
+def pb_label(v):
+    """`le`/`quantile` as the text encoder writes them: integers without a fraction."""
+    if math.isinf(v):
+        return "+Inf" if v > 0 else "-Inf"
+    return str(int(v)) if v == int(v) else repr(v)
+
+
+def pb_samples(families):
+    """Decoded MetricFamily messages -> {(sample name, labels): (value, exemplar)}, named as
+    text 0.0.4 names them; exemplars as (labels, value, timestamp)."""
+    out = {}
+
+    def ex(m, field):
+        if not m.HasField(field):
+            return None
+        e = getattr(m, field)
+        ts = e.timestamp.seconds + e.timestamp.nanos / 1e9 if e.HasField("timestamp") else None
+        return ({p.name: p.value for p in e.label}, e.value, ts)
+
+    for f in families:
+        for m in f.metric:
+            ls = {p.name: p.value for p in m.label}
+
+            def put(name, v, e=None, **extra):
+                key = (name, tuple(sorted({**ls, **extra}.items())))
+                out.setdefault(key, []).append((v, e))
+            if f.type == 0:
+                put(f.name, m.counter.value, ex(m.counter, "exemplar"))
+            elif f.type == 1:
+                put(f.name, m.gauge.value)
+            elif f.type == 2:
+                for q in m.summary.quantile:
+                    put(f.name, q.value, quantile=pb_label(q.quantile))
+                put(f.name + "_count", m.summary.sample_count)
+                put(f.name + "_sum", m.summary.sample_sum)
+            elif f.type == 4:
+                for b in m.histogram.bucket:
+                    put(f.name + "_bucket", b.cumulative_count, ex(b, "exemplar"), le=pb_label(b.upper_bound))
+                put(f.name + "_count", m.histogram.sample_count)
+                put(f.name + "_sum", m.histogram.sample_sum)
+            else:
+                put(f.name, None)
+    return out
+
+
+def check_pb_case(expo):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "host"))
+    from metrics_pb import decode_delimited
+    problems = []
+    txt_json = expo.with_name(expo.stem + ".txt.json")
+    if not txt_json.exists():
+        return [f"missing expected file {txt_json.name}"], []
+    want_samples, want_families, _ = load_expected(txt_json)
+    om_json = expo.with_name(expo.stem + ".om.json")
+    want_ex = load_expected(om_json)[2] if om_json.exists() else {}
+    try:
+        fams = decode_delimited(expo.read_bytes())
+    except Exception as e:  # DecodeError, ValueError
+        return [f"protobuf decoding failed: {type(e).__name__}: {e}"], []
+    names = [f.name for f in fams]
+    if names != sorted(names) or len(set(names)) != len(names):
+        problems.append(f"families not sorted, or repeated: {names}")
+    by_name = {f.name: f for f in fams}
+    for wf in want_families:
+        f = by_name.pop(wf["name"], None)
+        if f is None:
+            problems.append(f"family {wf['name']}: missing (got {', '.join(names) or 'none'})")
+            continue
+        if "type" in wf and PB_TYPES.get(f.type) != wf["type"]:
+            problems.append(f"family {wf['name']}: type expected {wf['type']!r}, got {PB_TYPES.get(f.type)!r}")
+        if "help" in wf and f.help != wf["help"]:
+            problems.append(f"family {wf['name']}: help expected {wf['help']!r}, got {f.help!r}")
+    for extra in by_name:
+        problems.append(f"family {extra}: unexpected")
+    got = pb_samples(fams)
+    for key, want in want_samples.items():
+        label = key[0] + fmt_labels(dict(key[1]))
+        hits = got.get(key)
+        if not hits:
+            problems.append(f"sample {label}: missing")
+            continue
+        if len(hits) > 1:
+            problems.append(f"sample {label}: present {len(hits)} times")
+        value, e = hits[0]
+        # A double carries integers exactly up to 2^53 only: compare as the f64 it is.
+        w = float(want) if isinstance(want, int) else want
+        if value is None or not values_equal(w, float(value), ""):
+            problems.append(f"sample {label}: value expected {fmt_value(want)}, got {fmt_value(value)}")
+        we = want_ex.get(key)
+        if we is None and e is not None:
+            problems.append(f"sample {label}: unexpected exemplar {e}")
+        elif we is not None and (e is None or not (
+                e[0] == we["labels"] and e[1] == float(we["value"]) and e[2] is not None
+                and abs(e[2] - float(we["timestamp"])) <= 1e-6)):
+            problems.append(f"sample {label}: exemplar expected {we}, got {e}")
+    for key in got:
+        if key not in want_samples:
+            problems.append(f"sample {key[0]}{fmt_labels(dict(key[1]))}: unexpected")
+    return problems, []
+
+
 def find_cases(paths):
     cases, errors = [], []
     for p in map(Path, paths):
@@ -412,7 +568,7 @@ def find_cases(paths):
         elif p.is_file() and p.suffix in FORMATS:
             cases.append(p)
         else:
-            errors.append((p, ["not a directory or a .txt/.om case file"]))
+            errors.append((p, ["not a directory or a .txt/.om/.pb case file"]))
     return cases, errors
 
 
@@ -431,7 +587,10 @@ def main(argv):
     promtool = {c: pool.submit(run_promtool, c) for c in cases if c.suffix == ".txt"}
     for expo in cases:
         try:
-            problems, notes = check_case(expo, expo.suffix, promtool.get(expo))
+            if expo.suffix == ".pb":
+                problems, notes = check_pb_case(expo)
+            else:
+                problems, notes = check_case(expo, expo.suffix, promtool.get(expo))
         except CaseError as e:
             problems, notes = [f"bad expected JSON: {e}"], []
         if problems:

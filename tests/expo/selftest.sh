@@ -39,6 +39,8 @@ interleaved.txt|family g appears 2 times
 counter_no_total.om|Clashing name: c
 histogram_no_inf.om|+Inf bucket missing
 blank_line.om|Received blank line
+exemplar_wrong.om|exemplar expected {'"'"'labels'"'"': {'"'"'user'"'"': '"'"'dave'"'"'}
+exemplar_unexpected.om|unexpected exemplar
 '
 
 passed=0 failed=0
