@@ -292,6 +292,10 @@ def test_native_exemplars_and_protobuf_against_prometheus(q, qprom, listener, tm
         t1 = time.time()
         mixed_key = (("__name__", MIXED),)
         pb.wait("m-high in PB", lambda: _exemplars(pb, MIXED, t_ex - 1, time.time() + 1).get(mixed_key), WAIT)
+        # both servers must have scraped the first exemplars before the second replace them
+        for api, sel in ((pb, pbsel), (om, omsel)):
+            api.wait(f"a {sel} scrape after the first exemplars",
+                     lambda api=api, sel=sel: api.query(f"timestamp(up{{{sel}}}) > {t1 + 0.05:.3f}"), WAIT)
         t2 = time.time()
         # lower bucket: 2.42 now reads this one first, each scrape
         qprom.call("qprom_inc_ex", COUNTER, q.syms(["fx"]), 3.0, _ex(q, trace_id="order-2"))
@@ -332,10 +336,15 @@ def test_native_exemplars_and_protobuf_against_prometheus(q, qprom, listener, tm
                    bucket_key(SIGNED, "+Inf"): want_signed}
         sel = f'{{__name__=~"{COUNTER}|{CLASSIC}.*|{MIXED}.*|{SIGNED}.*"}}'
         for api, want in ((pb, want_pb), (om, want_om)):
-            def all_there(api=api, want=want):
-                got = _exemplars(api, sel, t_ex - 1, time.time() + 1)
+            seen = {}
+
+            def all_there(api=api, want=want, seen=seen):
+                seen["got"] = got = _exemplars(api, sel, t_ex - 1, time.time() + 1)
                 return all(matches(got.get(k), w) for k, w in want.items()) and got
-            got = api.wait("every exemplar set", all_there, WAIT)
+            try:
+                got = api.wait("every exemplar set", all_there, WAIT)
+            except pytest.fail.Exception as e:
+                pytest.fail(f"{e}\n{api.base}: want {want}\nlast got {seen.get('got')}")
             assert set(got) == set(want), f"exemplars on other series: {set(got) - set(want)}"
 
         # ---- (c) protobuf and OpenMetrics agree on every non-native family ---------------
