@@ -44,9 +44,9 @@ impl Default for NativeParams {
 }
 
 impl NativeParams {
-    /// client_golang's `NativeHistogramBucketFactor`: the largest schema whose bucket
-    /// growth `2^(2^-s)` is at most `factor` (8 for factors below that of schema 8). The
-    /// factor must be finite and > 1.
+    /// client_golang's `NativeHistogramBucketFactor`: the coarsest schema (smallest s)
+    /// whose bucket growth `2^(2^-s)` is at most `factor` (8 when even schema 8's is
+    /// larger, -4 for factors of 65536 and more). The factor must be finite and > 1.
     pub fn schema_for_factor(factor: f64) -> Result<i32> {
         if !(factor.is_finite() && factor > 1.0) {
             return Err(Error::InvalidNative);
