@@ -79,22 +79,21 @@ pub extern "C" fn qprom_inc(t: K, labels: K, v: K) -> K {
 /// exemplar (a dictionary of label names to strings or symbols) for it.
 #[no_mangle]
 pub extern "C" fn qprom_inc_ex(t: K, labels: K, v: K, ex: K) -> K {
-    guard(|| {
-        let v = k::num(v)?;
-        let e = exemplar(ex, v)?;
-        on_series(t, labels, true, |s| s.inc_with_exemplar(v, e.clone()))?;
-        Ok(k::generic_null())
-    })
+    with_exemplar(t, labels, v, ex, Series::inc_with_exemplar)
 }
 
 /// `.prom.obsEx[metric;labels;v;exemplar]`: one observation of a histogram, keeping the
 /// exemplar for the classic bucket it falls in.
 #[no_mangle]
 pub extern "C" fn qprom_obs_ex(t: K, labels: K, v: K, ex: K) -> K {
+    with_exemplar(t, labels, v, ex, Series::observe_with_exemplar)
+}
+
+fn with_exemplar(t: K, labels: K, v: K, ex: K, update: fn(&Series, f64, crate::metric::Exemplar) -> Result<()>) -> K {
     guard(|| {
         let v = k::num(v)?;
         let e = exemplar(ex, v)?;
-        on_series(t, labels, true, |s| s.observe_with_exemplar(v, e.clone()))?;
+        on_series(t, labels, true, |s| update(s, v, e.clone()))?;
         Ok(k::generic_null())
     })
 }

@@ -14,6 +14,13 @@ The host's main thread plays q's: it updates counters, gauges, a histogram and a
 where the poll function runs before each scrape (it bumps demo_polls_total and sets
 demo_last_poll_timestamp_seconds). process_* metrics and the listener's own qprom_*
 metrics come with the listener.
+
+Native histograms and exemplars are on (docs/histograms.md): demo_request_duration_seconds
+has native buckets beside its classic ones and an exemplar (trace_id) per observation, and
+.prom.init's nativeHistograms and exemplars make kdb_request_duration_seconds native with
+the user and function (IPC) or path (HTTP) of each request as its exemplar. A Prometheus
+with --enable-feature=native-histograms,exemplar-storage gets them (protobuf); the classic
+buckets and the exemplars also show in OpenMetrics (the curl lines printed at start).
 """
 import math
 import os
@@ -34,6 +41,9 @@ METHODS = ["GET", "GET", "GET", "POST", "DELETE"]
 PATHS = ["/api/trades", "/api/quotes", "/api/orders", "/health"]
 TABLES = ["trade", "quote", "order"]
 QUEUES = ["ingest", "replay"]
+FUNCTIONS = ["getTrades", "getQuotes", ".u.upd"]
+USERS = ["alice", "bob", "rdb1"]
+PROTOBUF = "Accept: application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited"
 
 
 def main():
@@ -51,7 +61,8 @@ def main():
     call("qprom_create", {"name": "demo_request_duration_seconds", "type": "histogram",
                           "help": "Request latency.", "unit": "seconds",
                           "labels": syms(["method"]),
-                          "buckets": q.vec("f", [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5])})
+                          "buckets": q.vec("f", [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]),
+                          "nativeFactor": 1.1})   # native too: schema 3, about 9% per bucket
     call("qprom_create", {"name": "demo_query_seconds", "type": "summary",
                           "help": "Query time by table.", "unit": "seconds",
                           "labels": syms(["table"]),
@@ -97,17 +108,20 @@ def main():
             call("qprom_login", q.s("mallory"), q.b(False))
 
     q.define("demo.on_poll", on_poll)
-    cfg = q.dict(syms(["port", "bind", "processMetrics", "pollTimeout"]),
-                 q.knk(q.j(PORT), q.s(BIND), q.b(True), q.f(1.0)))
+    cfg = q.dict(syms(["port", "bind", "processMetrics", "pollTimeout", "nativeHistograms", "exemplars"]),
+                 q.knk(q.j(PORT), q.s(BIND), q.b(True), q.f(1.0), q.b(True), q.b(True)))
     r, _, _ = proc.init(cfg, pollfn=q.lambda_("demo.on_poll"))
-    port = r.py()["port"]
+    port, middleware = r.py()["port"], r.py()["mw"]
     for h, (u, a) in subscribers.items():   # the subscribers connect (what .z.po sees)
         call("qprom_peer", q.s("po"), q.i(h), q.s(u), q.i(a))
     host = "localhost" if BIND in ("0.0.0.0", "::") else BIND
     print(f"qprom demo: listening on {BIND}:{port}, synthetic load running (Ctrl-C to stop)\n"
           f"  curl -s http://{host}:{port}/metrics\n"
           f"  curl -s -H 'Accept: application/openmetrics-text' http://{host}:{port}/metrics\n"
-          f"  curl -s --compressed http://{host}:{port}/metrics | grep ^demo_", flush=True)
+          f"  curl -s --compressed http://{host}:{port}/metrics | grep ^demo_\n"
+          f"  curl -s -H 'Accept: application/openmetrics-text' http://{host}:{port}/metrics | grep ' # {{'   # exemplars\n"
+          f"  curl -s -H '{PROTOBUF}' http://{host}:{port}/metrics | wc -c   # protobuf, as Prometheus "
+          f"with --enable-feature=native-histograms asks", flush=True)
 
     def on_term(*_):
         raise KeyboardInterrupt
@@ -122,16 +136,23 @@ def main():
                 method, path = random.choice(METHODS), random.choice(PATHS)
                 code = random.choices(["200", "404", "500"], [95, 4, 1])[0]
                 call("qprom_inc", "demo_requests_total", syms([method, path, code]), 1)
-                call("qprom_obs", "demo_request_duration_seconds", syms([method]),
-                     random.lognormvariate(math.log(0.03), 1.0))
+                call("qprom_obs_ex", "demo_request_duration_seconds", syms([method]),
+                     random.lognormvariate(math.log(0.03), 1.0),
+                     q.dict(syms(["trace_id"]), q.knk(q.string(f"{random.getrandbits(64):016x}"))))
                 call("qprom_inc", "demo_transfer_bytes_total", syms(["in"]),
                      random.randint(200, 2000))
                 call("qprom_inc", "demo_transfer_bytes_total", syms(["out"]),
                      random.randint(500, 50000))
             h = random.choice(list(handlers))
             took = random.lognormvariate(math.log(handlers[h]), 0.8)
-            call("qprom_request", q.s(h), q.p(time.time_ns() - q_epoch_ns - int(took * 1e9)),
-                 q.b(random.random() < 0.01))
+            t0, failed = q.p(time.time_ns() - q_epoch_ns - int(took * 1e9)), q.b(random.random() < 0.01)
+            if middleware:   # what prom.q's after_X calls when init turned the middleware on
+                msg = (q.knk(q.s(random.choice(FUNCTIONS)), q.j(5)) if h != "ph" else
+                       q.knk(q.string(random.choice(PATHS)[1:]), q.dict(syms(["Host"]), q.knk(q.string("demo")))))
+                call("qprom_request_ex", q.s(h), t0, failed, msg, q.string("HTTP/1.1 200 OK\r\n\r\n"),
+                     q.s(random.choice(USERS)), msg)
+            else:
+                call("qprom_request", q.s(h), t0, failed)
             call("qprom_obs", "demo_query_seconds", syms([random.choice(TABLES)]),
                  random.expovariate(1 / 0.02))
             for qn in QUEUES:

@@ -26,20 +26,12 @@ What is proved, and how:
 Waiting is bounded polling of Prometheus' API while servicing the host's event loop; the
 only deliberate pause is the blocked window itself, which is the thing under test.
 """
-import json
-import os
-import shutil
-import socket
-import subprocess
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
-from pathlib import Path
 
 import pytest
 
-PROMETHEUS = Path(os.environ.get("QPROM_PROMETHEUS", "/usr/bin/prometheus"))
+from promserver import dur as _dur, prometheus_server, scrape_config, skip_without_prometheus
+
 SCRAPE_INTERVAL = 1.0      # s
 SCRAPE_TIMEOUT = 1.0       # s; Prometheus sends it as X-Prometheus-Scrape-Timeout-Seconds
 POLL_TIMEOUT = 0.2         # s; the listener also caps it at half the scrape timeout
@@ -56,99 +48,7 @@ COUNTER_VALUE = 7
 GAUGE_VALUE = -3.25
 
 
-pytestmark = pytest.mark.skipif(
-    not PROMETHEUS.exists(), reason=f"{PROMETHEUS} missing (scripts/deps.sh installs Debian's prometheus)")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class PromAPI:
-    """Prometheus' HTTP API; every wait services the host's event loop meanwhile."""
-
-    def __init__(self, q, base, proc, log):
-        self.q, self.base, self.proc, self.log = q, base, proc, log
-
-    def _get(self, path, **params):
-        url = f"{self.base}{path}"
-        if params:
-            url += "?" + urllib.parse.urlencode(params)
-        with urllib.request.urlopen(url, timeout=2) as r:
-            return r.status, r.read()
-
-    def api(self, path, **params):
-        try:
-            _, body = self._get(path, **params)
-        except urllib.error.HTTPError as e:   # 4xx: a bad query; show Prometheus' reason
-            raise AssertionError(f"{path} {params}: {e.code} {e.read()[:500]!r}") from None
-        doc = json.loads(body)
-        assert doc.get("status") == "success", doc
-        return doc["data"]
-
-    def query(self, expr, at=None):
-        """Instant vector as [(labels, value)]."""
-        params = {"query": expr}
-        if at is not None:
-            params["time"] = f"{at:.3f}"
-        data = self.api("/api/v1/query", **params)
-        assert data["resultType"] == "vector", data
-        return [(r["metric"], float(r["value"][1])) for r in data["result"]]
-
-    def scalar(self, expr, at=None):
-        res = self.query(expr, at)
-        assert len(res) == 1, f"{expr}: want one series, got {res}"
-        return res[0][1]
-
-    def wait(self, what, fn, timeout):
-        """Calls fn() until it returns something truthy, polling the host's loop
-        between tries; fails after `timeout` seconds with what and the last value."""
-        end = time.monotonic() + timeout
-        last = None
-        while True:
-            if self.q.hook_errors:   # the poll function (a q function in the host) failed
-                first, self.q.hook_errors = self.q.hook_errors[0], []   # reported here, once
-                pytest.fail(f"the poll function failed while waiting for {what} (a None "
-                            f"pointer below = it was given (K)0, not (::)): {first}")
-            if self.proc.poll() is not None:
-                pytest.fail(f"prometheus exited ({self.proc.returncode}) while waiting for "
-                            f"{what}:\n{self.log.read_text()[-3000:]}")
-            try:
-                last = fn()
-            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as e:
-                last = e
-            else:
-                if last:
-                    return last
-            if time.monotonic() > end:
-                pytest.fail(f"timed out after {timeout}s waiting for {what} (last: {last!r})\n"
-                            f"prometheus log tail:\n{self.log.read_text()[-2000:]}")
-            self.q.poll(50)
-
-
-def run_prometheus(q, tmp_path, cfg, port):
-    """Generator for a fixture: a real Prometheus on 127.0.0.1:port with config `cfg`,
-    ready; terminated (and its TSDB removed) afterwards, also on failure."""
-    log = tmp_path / "prometheus.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [str(PROMETHEUS), f"--config.file={cfg}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-             f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path)
-    try:
-        api = PromAPI(q, f"http://127.0.0.1:{port}", proc, log)
-        api.wait("/-/ready", lambda: api._get("/-/ready")[0] == 200, timeout=20)
-        yield api
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        shutil.rmtree(tmp_path / "tsdb", ignore_errors=True)
+pytestmark = skip_without_prometheus
 
 
 @pytest.fixture
@@ -192,22 +92,9 @@ def listener(q, qprom):
 
 @pytest.fixture
 def prometheus(q, listener, tmp_path):
-    port = _free_port()
-    cfg = tmp_path / "prometheus.yml"
-    cfg.write_text(
-        "global:\n"
-        f"  scrape_interval: {SCRAPE_INTERVAL:g}s\n"
-        f"  scrape_timeout: {SCRAPE_TIMEOUT:g}s\n"
-        "scrape_configs:\n"
-        f"  - job_name: {JOB}\n"
-        "    static_configs:\n"
-        f"      - targets: ['127.0.0.1:{listener['port']}']\n")
-    yield from run_prometheus(q, tmp_path, cfg, port)
-
-
-def _dur(seconds: float) -> str:
-    """A PromQL range duration (whole milliseconds: 2.x takes no fractions)."""
-    return f"{max(1, round(seconds * 1000))}ms"
+    cfg = scrape_config([f"127.0.0.1:{listener['port']}"], JOB, SCRAPE_INTERVAL, SCRAPE_TIMEOUT)
+    with prometheus_server(q, tmp_path, cfg) as api:
+        yield api
 
 
 def _sample_lines(text: bytes) -> int:

@@ -7,8 +7,9 @@ grafana-dashboard.json) against the real tools.
   failing, connections, .Q.w and output-queue samples), and a real Prometheus scrapes it
   every second with examples/alerts.yml loaded. Then every PromQL expression of the
   Grafana dashboard, with its variables substituted, must evaluate without error and
-  return data; every alert rule must load, evaluate healthily, and its expression must
-  evaluate through /api/v1/query.
+  return data (the native-histogram panels: in test_e2e_native.py, against a Prometheus
+  that ingests native histograms); every alert rule must load, evaluate healthily, and
+  its expression must evaluate through /api/v1/query.
 
 The registry is process-global and shared with the other modules: init (qprom_init) with
 standard naming is idempotent, and the queries only ask for data, never exact values.
@@ -23,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from qhost import QError
-from test_e2e_prometheus import PROMETHEUS, PromAPI, _free_port, run_prometheus
+from promserver import PROMETHEUS, free_port as _free_port, run_prometheus
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -62,14 +63,22 @@ def test_promtool_test_rules():
     assert "SUCCESS" in _promtool("test", "rules", "alerts_test.yml")
 
 
-def dashboard_exprs():
-    """(panel title, expr) of every target in the dashboard, rows' nested panels too."""
+NATIVE_PANEL = "(native histogram)"   # in the title of panels that need native histograms
+
+
+def dashboard_exprs(native=None):
+    """(panel title, expr) of every target in the dashboard, rows' nested panels too.
+    native: True, only the panels whose title says they need native histograms (their
+    live check is in test_e2e_native.py, with a Prometheus that ingests them); False,
+    only the others; None, all."""
     doc = json.loads((EXAMPLES / "grafana-dashboard.json").read_text())
     out = []
 
     def walk(panels):
         for p in panels:
             walk(p.get("panels", []))
+            if native is not None and (NATIVE_PANEL in p["title"]) != native:
+                continue
             for t in p.get("targets", []):
                 if t.get("expr"):
                     out.append((p["title"], t["expr"]))
@@ -96,6 +105,7 @@ def test_dashboard_is_grafana_json():
     assert len(exprs) >= 20
     for _, e in exprs:
         substitute(e)
+    assert dashboard_exprs(native=True), f"no panel titled ...{NATIVE_PANEL}"
 
 
 # ---------------------------------------------------------------------------- live
@@ -175,7 +185,7 @@ def test_dashboard_and_alert_queries_on_live_data(q, fed_listener, prometheus_wi
     api.wait("a successful scrape", lambda: api.query(f'up{{job="{JOB}"}} == 1'), timeout=15)
 
     # -- every dashboard expression returns data once a rate window holds >= 2 samples
-    exprs = [(title, substitute(e)) for title, e in dashboard_exprs()]
+    exprs = [(title, substitute(e)) for title, e in dashboard_exprs(native=False)]
     deadline = time.monotonic() + 25
     while True:
         empty = []

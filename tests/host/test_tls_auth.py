@@ -36,7 +36,7 @@ with warnings.catch_warnings():
 import pytest
 
 from qhost import QError
-from test_e2e_prometheus import PROMETHEUS, _free_port, run_prometheus
+from promserver import PROMETHEUS, free_port as _free_port, run_prometheus
 
 USER, PASSWORD = "prometheus", "s3cret:with colon"
 OTHER, OTHER_PASSWORD = "alice", "wonderland"

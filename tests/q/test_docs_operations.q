@@ -19,7 +19,7 @@
   .t.n+:1;
   if[not ok;.t.fail+:1;-2 loc,": ",code," -> ",$[r 0;.t.disp r 1;"'",r 1],$[0<count want;" (the document shows ",want,")";""]];}
 .t.line["docs/operations.md:31";".prom.init `port`bind!(9612;`0.0.0.0)";enlist "prom: port in use";"9612"];
-.t.line["docs/operations.md:219";"users:enlist[`prometheus]!enlist\"$2y$10$Pc0ypNl8n1pePSKBo4vbWOUFQqnfpeoE3r0Ml0YrNdg1Cp7SZMFPO\"";();""];
-.t.line["docs/operations.md:220";".prom.init`port`tlsCertFile`tlsKeyFile`basicAuthUsers!(9612;`:/etc/kdb/tls.pem;`:/etc/kdb/tls.key;users)";("prom: tls certificate file unreadable or without a PEM certificate";"prom: port in use");""];
+.t.line["docs/operations.md:255";"users:enlist[`prometheus]!enlist\"$2y$10$Pc0ypNl8n1pePSKBo4vbWOUFQqnfpeoE3r0Ml0YrNdg1Cp7SZMFPO\"";();""];
+.t.line["docs/operations.md:256";".prom.init`port`tlsCertFile`tlsKeyFile`basicAuthUsers!(9612;`:/etc/kdb/tls.pem;`:/etc/kdb/tls.key;users)";("prom: tls certificate file unreadable or without a PEM certificate";"prom: port in use");""];
 -1 "tests/q/test_docs_operations.q: ",string[.t.n-.t.fail]," passed, ",string[.t.fail]," failed";
 exit $[0<.t.fail;1;0]
