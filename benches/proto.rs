@@ -23,12 +23,14 @@ use std::time::{Duration, Instant};
 struct CountingAlloc;
 static COUNTING: AtomicBool = AtomicBool::new(false);
 static ALLOCS: AtomicU64 = AtomicU64::new(0);
+static BYTES: AtomicU64 = AtomicU64::new(0);
 
 // SAFETY: every call is forwarded unchanged to System; the counter has no effect on memory.
 unsafe impl GlobalAlloc for CountingAlloc {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
         if COUNTING.load(Relaxed) {
             ALLOCS.fetch_add(1, Relaxed);
+            BYTES.fetch_add(l.size() as u64, Relaxed);
         }
         System.alloc(l)
     }
@@ -41,6 +43,7 @@ unsafe impl GlobalAlloc for CountingAlloc {
     unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
         if COUNTING.load(Relaxed) {
             ALLOCS.fetch_add(1, Relaxed);
+            BYTES.fetch_add(n.saturating_sub(l.size()) as u64, Relaxed);
         }
         System.realloc(p, l, n)
     }
@@ -126,6 +129,18 @@ fn allocs_of(c: &mut Case) -> u64 {
     black_box(c());
     COUNTING.store(false, Relaxed);
     ALLOCS.load(Relaxed)
+}
+
+/// Bytes a first render by a new Encoder allocates beyond its output: what the encoder
+/// keeps for the next renders (the message structs, their strings and vectors).
+fn kept_bytes(reg: &Registry, fmt: Format) -> u64 {
+    let mut e = Encoder::new();
+    BYTES.store(0, Relaxed);
+    COUNTING.store(true, Relaxed);
+    let out = e.encode(reg, fmt).len();
+    COUNTING.store(false, Relaxed);
+    // The output buffer grows by doubling: count what it holds at most.
+    BYTES.load(Relaxed).saturating_sub(2 * out as u64)
 }
 
 /// Series and values of a protobuf body, canonical: one line per sample as text 0.0.4
@@ -279,6 +294,7 @@ struct Result {
     prom_pb: Option<f64>,
     allocs: [u64; 3],
     bytes: [usize; 4],
+    kept: [u64; 2],
 }
 
 fn run(what: &str, f: &Fixture) -> Result {
@@ -319,8 +335,9 @@ fn run(what: &str, f: &Fixture) -> Result {
         *b = c();
     }
     let allocs = [allocs_of(&mut cases[0]), allocs_of(&mut cases[1]), allocs_of(&mut cases[2])];
+    let kept = [kept_bytes(&f.reg, Format::Protobuf), kept_bytes(&f.reg, Format::Text)];
     let t = measure(&mut cases);
-    Result { what: what.into(), ours_pb: t[0], ours_text: t[1], client_pb: t[2], prom_pb: t.get(3).copied(), allocs, bytes }
+    Result { what: what.into(), ours_pb: t[0], ours_text: t[1], client_pb: t[2], prom_pb: t.get(3).copied(), allocs, bytes, kept }
 }
 
 fn main() {
@@ -364,6 +381,14 @@ fn main() {
             r.bytes[1],
             r.bytes[2],
             if r.bytes[3] > 0 { format!(", prometheus {}", r.bytes[3]) } else { String::new() }
+        );
+    }
+    for r in &results {
+        println!(
+            "{}: memory an encoder keeps between renders beyond its output buffer: protobuf {:.1} MB, text {:.1} MB",
+            r.what,
+            r.kept[0] as f64 / 1e6,
+            r.kept[1] as f64 / 1e6
         );
     }
     let zero = results.iter().all(|r| r.allocs[0] == 0);

@@ -118,6 +118,9 @@ const VMAX: f64 = 10.0;
 const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
 const OM_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 const TEXT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+/// Prometheus 2.42 with native histograms on (scrape/scrape.go).
+const PROTOBUF_ACCEPT: &str = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited,application/openmetrics-text;version=1.0.0;q=0.8,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+const PROTOBUF_TYPE: &str = "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited";
 
 /// What every thread shares.
 struct Ctx {
@@ -431,6 +434,8 @@ struct ScrapeStats {
     gzip: Latencies,
     body_bytes: usize,
     gzip_bytes: usize,
+    /// Of the text scraper's scrapes, those that asked for protobuf (every other pair).
+    protobuf: u64,
 }
 
 struct Resp<'a> {
@@ -449,12 +454,12 @@ impl Resp<'_> {
 }
 
 /// One GET; `buf` is reused across scrapes so the client's own memory stays flat.
-fn http_get<'a>(port: u16, om: bool, gzip: bool, buf: &'a mut Vec<u8>) -> Result<Resp<'a>, String> {
+fn http_get<'a>(port: u16, accept: Option<&str>, gzip: bool, buf: &'a mut Vec<u8>) -> Result<Resp<'a>, String> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("connect: {e}"))?;
     s.set_read_timeout(Some(Duration::from_secs(30))).map_err(|e| e.to_string())?;
     let mut req = format!("GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n");
-    if om {
-        let _ = write!(req, "Accept: {PROMETHEUS_ACCEPT}\r\n");
+    if let Some(a) = accept {
+        let _ = write!(req, "Accept: {a}\r\n");
     }
     if gzip {
         req.push_str("Accept-Encoding: gzip\r\n");
@@ -476,10 +481,73 @@ fn sample(body: &str, needle: &str) -> Option<f64> {
     rest[..rest.find('\n')?].parse().ok()
 }
 
-/// Scrapes back to back until stopped: text (`om` false) or OpenMetrics, gzip every other one.
+/// A protobuf body as text 0.0.4 sample lines (labels in the family's order, values as
+/// decoded), so that the text scraper's checks read it unchanged.
+fn protobuf_as_text(body: &[u8]) -> Result<String, String> {
+    use qprom::expo::num::write_f64;
+    let fams = qprom::expo::proto::decode_all(body).map_err(|e| format!("protobuf decoding: {e}"))?;
+    let mut out = Vec::new();
+    for f in &fams {
+        let name = f.name.as_deref().unwrap_or("");
+        for m in &f.metric {
+            let mut labels = String::new();
+            for p in &m.label {
+                let _ = write!(labels, "{}{}=\"", if labels.is_empty() { "" } else { "," }, p.name.as_deref().unwrap_or(""));
+                qprom::expo::escape::escape_label_value(&mut labels, p.value.as_deref().unwrap_or(""));
+                labels.push('"');
+            }
+            let mut line = |suffix: &str, extra: Option<(&str, f64)>, v: f64| {
+                out.push(b'\n');
+                out.extend_from_slice(name.as_bytes());
+                out.extend_from_slice(suffix.as_bytes());
+                out.push(b'{');
+                out.extend_from_slice(labels.as_bytes());
+                if let Some((k, x)) = extra {
+                    if !labels.is_empty() {
+                        out.push(b',');
+                    }
+                    out.extend_from_slice(k.as_bytes());
+                    out.extend_from_slice(b"=\"");
+                    write_f64(&mut out, x);
+                    out.push(b'"');
+                }
+                out.extend_from_slice(b"} ");
+                write_f64(&mut out, v);
+            };
+            if let Some(c) = &m.counter {
+                line("", None, c.value.unwrap_or(f64::NAN));
+            }
+            if let Some(g) = &m.gauge {
+                line("", None, g.value.unwrap_or(f64::NAN));
+            }
+            if let Some(h) = &m.histogram {
+                for b in &h.bucket {
+                    line("_bucket", Some(("le", b.upper_bound.unwrap_or(f64::NAN))), b.cumulative_count.unwrap_or(0) as f64);
+                }
+                line("_count", None, h.sample_count.unwrap_or(0) as f64);
+                line("_sum", None, h.sample_sum.unwrap_or(f64::NAN));
+            }
+            if let Some(sm) = &m.summary {
+                for q in &sm.quantile {
+                    line("", Some(("quantile", q.quantile.unwrap_or(f64::NAN))), q.value.unwrap_or(f64::NAN));
+                }
+                line("_count", None, sm.sample_count.unwrap_or(0) as f64);
+                line("_sum", None, sm.sample_sum.unwrap_or(f64::NAN));
+            }
+        }
+    }
+    out.push(b'\n');
+    // Labelless series came out as `name{} v`: text 0.0.4 writes `name v`.
+    String::from_utf8(out).map(|t| t.replace("{} ", " ")).map_err(|_| "protobuf label text is not UTF-8".into())
+}
+
+/// Scrapes back to back until stopped: text (`om` false; every other pair of scrapes asks
+/// for protobuf as Prometheus does with native histograms) or OpenMetrics, gzip every
+/// other one.
 fn scraper(ctx: &Ctx, port: u16, om: bool, leak_per_scrape: usize) -> ScrapeStats {
     let mut st = ScrapeStats::default();
     let (mut raw, mut plain) = (Vec::new(), Vec::new());
+    let mut pb_text: String;
     let fmt = if om { "openmetrics" } else { "text" };
     let series = "{route=\"/api/v1/route0\",method=\"GET\"";
     let inf_line = format!("\n{REQ}_bucket{series},le=\"+Inf\"}} ");
@@ -492,10 +560,13 @@ fn scraper(ctx: &Ctx, port: u16, om: bool, leak_per_scrape: usize) -> ScrapeStat
     let mut i = 0u64;
     while !ctx.stop.load(Relaxed) {
         let gzip = i % 2 == 1;
+        let pb = !om && i % 4 >= 2;
         i += 1;
+        let fmt = if pb { "protobuf" } else { fmt };
+        let accept = if om { Some(PROMETHEUS_ACCEPT) } else if pb { Some(PROTOBUF_ACCEPT) } else { None };
         let before = ctx.refusals.load(SeqCst);
         let t0 = Instant::now();
-        let r = match http_get(port, om, gzip, &mut raw) {
+        let r = match http_get(port, accept, gzip, &mut raw) {
             Ok(r) => r,
             Err(e) => {
                 ctx.fail(format!("{fmt} scrape: {e}"));
@@ -509,7 +580,7 @@ fn scraper(ctx: &Ctx, port: u16, om: bool, leak_per_scrape: usize) -> ScrapeStat
             bad(format!("status {}", r.status));
             break;
         }
-        let want_type = if om { OM_TYPE } else { TEXT_TYPE };
+        let want_type = if om { OM_TYPE } else if pb { PROTOBUF_TYPE } else { TEXT_TYPE };
         if r.header("Content-Type") != Some(want_type) {
             bad(format!("Content-Type {:?}", r.header("Content-Type")));
         }
@@ -520,7 +591,9 @@ fn scraper(ctx: &Ctx, port: u16, om: bool, leak_per_scrape: usize) -> ScrapeStat
             bad(format!("Content-Encoding {:?}", r.header("Content-Encoding")));
         }
         let body: &[u8] = if gzip {
-            st.gzip_bytes = r.body.len();
+            if !pb {
+                st.gzip_bytes = r.body.len();
+            }
             plain.clear();
             if let Err(e) = flate2::read::GzDecoder::new(r.body).read_to_end(&mut plain) {
                 bad(format!("gunzip: {e}"));
@@ -530,10 +603,27 @@ fn scraper(ctx: &Ctx, port: u16, om: bool, leak_per_scrape: usize) -> ScrapeStat
         } else {
             r.body
         };
-        st.body_bytes = body.len();
-        let Ok(text) = std::str::from_utf8(body) else {
-            bad("body is not UTF-8".into());
-            break;
+        let text = if pb {
+            st.protobuf += 1;
+            match protobuf_as_text(body) {
+                Ok(t) => {
+                    pb_text = t;
+                    pb_text.as_str()
+                }
+                Err(e) => {
+                    bad(e);
+                    break;
+                }
+            }
+        } else {
+            st.body_bytes = body.len();
+            match std::str::from_utf8(body) {
+                Ok(t) => t,
+                Err(_) => {
+                    bad("body is not UTF-8".into());
+                    break;
+                }
+            }
         };
         let inf = sample(text, &inf_line);
         let count = sample(text, &count_line);
@@ -708,7 +798,7 @@ fn run(args: &Args) -> Result<(), String> {
     });
     let (fams, series) = reg.counts();
     println!(
-        "soak: {} s, {} observer threads, 2 scrapers (text, openmetrics; gzip every other), 1 attacker, \
+        "soak: {} s, {} observer threads, 2 scrapers (text with every other pair protobuf, openmetrics; gzip every other), 1 attacker, \
          1 churn; {fams} families, {series} series; listener 127.0.0.1:{port} ({workers} workers)",
         args.seconds, args.threads
     );
@@ -915,6 +1005,11 @@ fn run(args: &Args) -> Result<(), String> {
     }
     if total_scrapes == 0 {
         ctx.fail("no scrape completed".into());
+    }
+    let protobuf: u64 = stats.iter().map(|s| s.protobuf).sum();
+    println!("protobuf          {protobuf} of the text scraper's scrapes asked for protobuf");
+    if protobuf == 0 {
+        ctx.fail("no protobuf scrape completed".into());
     }
     if rss_end > bound || rss_max > bound {
         ctx.fail(format!(

@@ -16,11 +16,13 @@
 //! and a native histogram's sparse buckets. Families without series are left out, as
 //! client_golang's Gather does.
 //!
-//! A scrape reuses the message structs of the previous one. prost's structs own their
-//! strings and vectors; [`State`] keeps them, by kind, in pools across families and
-//! scrapes, so a steady-state scrape allocates nothing: the label strings are overwritten
-//! in place, the vectors keep their capacity. The cost is that copy of the label text
-//! into the structs (and memory for the largest family's messages, kept between scrapes).
+//! A family is written one Metric message at a time: its header fields, then each series
+//! filled into one reused Metric and encoded as an element of the repeated `metric` field
+//! (a wrapper message with only that field, so the bytes are prost's own), then its unit,
+//! then the length prefix in front. The bytes are those of prost encoding the whole
+//! MetricFamily (a unit test checks it), but no scrape holds a message per series, and
+//! the reused messages keep their strings' and vectors' capacity (spare ones wait in
+//! pools), so a steady-state scrape allocates nothing.
 
 use crate::metric::{NativeSnapshot, Value};
 use crate::registry::{Family, Series};
@@ -215,8 +217,7 @@ impl Timestamp {
     }
 }
 
-/// The kinds of [`Metric`] message, each with its own [`MetricFamily`] message in
-/// [`State`]: a family's messages are refilled in place by the next family of its kind.
+/// The kinds of [`Metric`] message, each with its own reusable message in [`State`].
 #[derive(Clone, Copy)]
 enum Kind {
     Counter,
@@ -225,14 +226,25 @@ enum Kind {
     Summary,
 }
 
+/// MetricFamily's field 4 alone: encoded, one element of its repeated `metric`, byte for
+/// byte as MetricFamily writes each. So a family streams out one Metric message at a
+/// time, and no scrape holds a message per series.
+#[derive(Clone, PartialEq, Message)]
+struct OneMetric {
+    #[prost(message, optional, tag = "4")]
+    metric: Option<Metric>,
+}
+
 /// The messages of the previous scrape, kept for the next (see the module docs), and the
 /// snapshot scratch space.
 #[derive(Debug, Default)]
 pub struct State {
-    /// One MetricFamily message per [`Kind`].
-    fams: [MetricFamily; 4],
-    /// Metric messages left over from larger families, per [`Kind`].
-    metrics: [Vec<Metric>; 4],
+    /// Fields 1-3 of the family being written (name, help, type); `metric` stays empty.
+    head: MetricFamily,
+    /// Field 5 (unit), written after the metrics as MetricFamily orders its fields.
+    tail: MetricFamily,
+    /// One reusable Metric per [`Kind`], so that each keeps its type's message.
+    one: [OneMetric; 4],
     labels: Vec<LabelPair>,
     exemplars: Vec<Exemplar>,
     buckets: Vec<Bucket>,
@@ -242,6 +254,9 @@ pub struct State {
     qv: Vec<f64>,
     native: NativeSnapshot,
 }
+
+/// Bytes reserved for a family's length prefix: enough for any length below 2^35.
+const PREFIX: usize = 5;
 
 /// Moves `v`'s elements beyond `n` to `pool`, or brings it up to `n` from `pool`.
 fn resize_pooled<T: Default>(v: &mut Vec<T>, n: usize, pool: &mut Vec<T>) {
@@ -285,8 +300,7 @@ impl State {
             Mt::Histogram => (Kind::Histogram, MetricType::Histogram),
             Mt::Summary => (Kind::Summary, MetricType::Summary),
         };
-        let mf = &mut st.fams[kind as usize];
-        let pool = &mut st.metrics[kind as usize];
+        let mf = &mut st.head;
         {
             let name = mf.name.get_or_insert_with(String::new);
             name.clear();
@@ -299,16 +313,16 @@ impl State {
             }
         }
         set_str(&mut mf.help, Some(fam.help()), &mut st.strings);
-        set_str(&mut mf.unit, Some(fam.unit()).filter(|u| !u.is_empty()), &mut st.strings);
         mf.r#type = Some(ty as i32);
-        let mut n = 0;
+        // Length prefix, header, metrics, unit; the prefix is filled in at the end.
+        let start = out.len();
+        out.extend_from_slice(&[0; PREFIX]);
+        // Encoding into a Vec cannot fail (prost only refuses a buffer without room).
+        let _ = mf.encode(out);
         let names = fam.label_names();
         fam.for_each_series(|s| {
-            if n == mf.metric.len() {
-                mf.metric.push(pool.pop().unwrap_or_default());
-            }
-            let m = &mut mf.metric[n];
-            n += 1;
+            let one = &mut st.one[kind as usize];
+            let m = one.metric.get_or_insert_with(Metric::default);
             resize_pooled(&mut m.label, names.len(), &mut st.labels);
             for ((p, k), v) in m.label.iter_mut().zip(names.iter()).zip(s.labels().iter()) {
                 set_pair(p, k, v, &mut st.strings);
@@ -361,13 +375,18 @@ impl State {
                     }
                 }
             }
+            let _ = one.encode(out);
         });
-        // A smaller family than the last of its kind: the rest wait in the pool.
-        while mf.metric.len() > n {
-            pool.extend(mf.metric.pop());
-        }
-        // Encoding into a Vec cannot fail (prost only refuses a buffer without room).
-        let _ = mf.encode_length_delimited(out);
+        set_str(&mut st.tail.unit, Some(fam.unit()).filter(|u| !u.is_empty()), &mut st.strings);
+        let _ = st.tail.encode(out);
+        let len = out.len() - start - PREFIX;
+        let n = prost::length_delimiter_len(len);
+        let mut prefix = [0u8; PREFIX];
+        let _ = prost::encode_length_delimiter(len, &mut &mut prefix[..]);
+        out[start..start + n].copy_from_slice(&prefix[..n]);
+        // Close the gap a short prefix left (one move of this family's bytes).
+        out.copy_within(start + PREFIX.., start + n);
+        out.truncate(out.len() - (PREFIX - n));
     }
 }
 
@@ -797,6 +816,40 @@ mod tests {
         assert_eq!(f[0].help.as_deref(), Some(""));
         assert_eq!(f[0].unit, None);
         assert_eq!(decode_all(enc.encode(&r, Format::Protobuf)).unwrap(), decode_all(&first).unwrap());
+    }
+
+    #[test]
+    fn streamed_families_are_prosts_own_encoding() {
+        // Decoded and encoded again whole by prost: the same bytes, so the streaming (header,
+        // one metric at a time, unit last, prefix moved into place) changes nothing.
+        let r = registry();
+        let body = render(&r);
+        let mut again = Vec::new();
+        for f in decode_all(&body).unwrap() {
+            f.encode_length_delimited(&mut again).unwrap();
+        }
+        assert_eq!(again, body);
+        // A family over 127 bytes (a two-byte prefix) and one over 16383 (three bytes).
+        let big = Registry::new();
+        let mut d = FamilyDesc::new("b_total", T::Counter, "x", &["i"]);
+        d.unit = "";
+        big.register(&d).unwrap();
+        for i in 0..2000 {
+            big.get_or_create("b_total", &[i.to_string()], None).unwrap().inc(i as f64).unwrap();
+        }
+        d = FamilyDesc::new("m_bytes", T::Gauge, "", &["i"]);
+        d.unit = "bytes";
+        big.register(&d).unwrap();
+        for i in 0..5 {
+            big.get_or_create("m_bytes", &[i.to_string()], None).unwrap().set(1.0).unwrap();
+        }
+        let body = render(&big);
+        let fams = decode_all(&body).unwrap();
+        assert_eq!((fams[0].metric.len(), fams[1].metric.len(), fams[1].unit.as_deref()), (2000, 5, Some("bytes")));
+        let mut again = Vec::new();
+        fams.iter().for_each(|f| f.encode_length_delimited(&mut again).unwrap());
+        assert_eq!(again, body);
+        assert!(body.len() > 16384);
     }
 
     #[test]
