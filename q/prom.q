@@ -32,7 +32,7 @@
 .prom.i.get:.prom.LIB 2:(`qprom_get;2);
 / del[metric;labels] -> ::                  labels (::) removes the whole metric
 .prom.i.del:.prom.LIB 2:(`qprom_del;2);
-/ render[fmt:`text|`openmetrics|::] -> string
+/ render[fmt:`text|`openmetrics|`protobuf|::] -> string (bytes for `protobuf)
 .prom.i.render:.prom.LIB 2:(`qprom_render;1);
 / metrics[::] -> table (metric;mtype;labels;id;val)   column names clear of q keywords
 .prom.i.metrics:.prom.LIB 2:(`qprom_metrics;1);
@@ -112,7 +112,7 @@
 .prom.del:.prom.i.del                             / del[metric;labels] / del[metric;::]
 .prom.metrics:.prom.i.metrics                     / metrics[] -> table
 .prom.metricMeta:.prom.i.meta                     / metricMeta[] -> table
-.prom.serve:.prom.i.render                        / serve[] or serve`openmetrics -> string
+.prom.serve:.prom.i.render                        / serve[], serve`openmetrics -> string; serve`protobuf -> bytes
 .prom.setLimit:.prom.i.limit                      / setLimit[n]
 
 / ---- event handlers ----------------------------------------------------------------------

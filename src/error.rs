@@ -66,7 +66,7 @@ errors! {
     UnknownOption => c"prom: unknown key in metric definition",
     MissingOption => c"prom: metric definition needs `name and `type",
     OptionType => c"prom: wrong type for a key of the metric definition",
-    FormatType => c"prom: format must be `text or `openmetrics",
+    FormatType => c"prom: format must be `text, `openmetrics or `protobuf",
     Internal => c"prom: internal error",
     ConfigKey => c"prom: unknown configuration key",
     ConfigType => c"prom: wrong type for a configuration key",

@@ -508,7 +508,9 @@ pub extern "C" fn qprom_del(name: K, labels: K) -> K {
     })
 }
 
-/// `.prom.serve[fmt]`: the exposition as a q string; fmt `text (default) or `openmetrics.
+/// `.prom.serve[fmt]`: the exposition as a q string; fmt `text (default) or `openmetrics;
+/// `protobuf gives a byte vector (length-delimited MetricFamily messages, as Prometheus
+/// reads them).
 #[no_mangle]
 pub extern "C" fn qprom_render(fmt: K) -> K {
     guard(|| {
@@ -517,11 +519,13 @@ pub extern "C" fn qprom_render(fmt: K) -> K {
             _ => match k::text(fmt, Error::FormatType)? {
                 "text" | "" => Format::Text,
                 "openmetrics" => Format::OpenMetrics,
+                "protobuf" => Format::Protobuf,
                 _ => return Err(Error::FormatType),
             },
         };
         let mut enc = Encoder::new();
-        Ok(k::string(enc.encode(reg(), f)))
+        let body = enc.encode(reg(), f);
+        Ok(if f == Format::Protobuf { k::vector(4, body) } else { k::string(body) })
     })
 }
 

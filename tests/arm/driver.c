@@ -292,7 +292,7 @@ int main(int argc, char **argv) {
     r = OK("qprom_render", 1, sym("openmetrics"));
     check(r && r->t == KC && r->n > 6 && !memcmp(kC(r) + r->n - 6, "# EOF\n", 6), "qprom_render", "OpenMetrics must end in # EOF");
     if (r) r0(r);
-    ERR("qprom_render", "prom: format must be `text or `openmetrics", 1, sym("xml"));
+    ERR("qprom_render", "prom: format must be `text, `openmetrics or `protobuf", 1, sym("xml"));
 
     /* metrics, meta: tables */
     r = OK("qprom_metrics", 1, nil());

@@ -75,7 +75,7 @@ DEFINITION_TYPE = "prom: metric definition must be a dictionary with symbol keys
 UNKNOWN_OPTION = "prom: unknown key in metric definition"
 MISSING_OPTION = "prom: metric definition needs `name and `type"
 OPTION_TYPE = "prom: wrong type for a key of the metric definition"
-FORMAT_TYPE = "prom: format must be `text or `openmetrics"
+FORMAT_TYPE = "prom: format must be `text, `openmetrics or `protobuf"
 WHOLE_NUMBER = "prom: expected a whole number (short, int or long)"
 
 DEFAULT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]

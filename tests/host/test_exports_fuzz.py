@@ -153,7 +153,7 @@ EXPORTS = {
     # the store (src/ffi/exports.rs)
     "qprom_create": (1, -11), "qprom_series": (4, -7), "qprom_inc": (3, None),
     "qprom_dec": (3, None), "qprom_set": (3, None), "qprom_obs": (3, None),
-    "qprom_get": (2, -9), "qprom_del": (2, None), "qprom_render": (1, 10),
+    "qprom_get": (2, -9), "qprom_del": (2, None), "qprom_render": (1, (10, 4)),
     "qprom_metrics": (1, 98), "qprom_meta": (1, 98), "qprom_limit": (1, None),
     "qprom_updval": (3, None), "qprom_inc_ex": (4, None), "qprom_obs_ex": (4, None),
     # helpers and middleware (src/ffi/helpers.rs)
@@ -745,7 +745,7 @@ class Gen:
         if export == "qprom_del":
             return [self.name(), self.labels() if self.chance(0.8) else q.identity()]
         if export == "qprom_render":
-            return [r.choice([q.identity(), q.s("text"), q.s("openmetrics"),
+            return [r.choice([q.identity(), q.s("text"), q.s("openmetrics"), q.s("protobuf"),
                               q.string("openmetrics"), self.any()])]
         if export == "qprom_limit":
             return [r.choice([q.j(r.choice([3, 10, 100, 10_000, 0, -1])),

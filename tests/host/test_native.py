@@ -9,6 +9,8 @@ test_e2e_native.py; here, that the q-facing paths reach them.
 """
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from test_exports import (INVALID_PARAMS, NULL_VALUE, NEGATIVE_INCREMENT, OPTION_TYPE, UNKNOWN_OPTION,
@@ -151,3 +153,35 @@ def test_bad_native_init_values_change_nothing(q, qprom, proc, value, msg):
         proc.init({"nativeHistograms": v})
     assert msg in str(e.value)
     assert _families(q, qprom) == before
+
+
+def test_serve_protobuf_gives_the_native_buckets_and_exemplars(q, ext, nm):
+    """`.prom.serve`protobuf`: a byte vector of delimited MetricFamily messages, with the
+    native buckets (schema 0: 1 in bucket 0, 2 in bucket 1, 300 in bucket 9) and the
+    exemplar of the `+Inf` bucket (the only classic one)."""
+    from metrics_pb import decode_delimited, metric_family_class
+    create(q, ext, nm("pb"), "histogram", nativeSchema=q.j(0), help=q.string("N."))
+    call(ext, "qprom_obs", nm("pb"), None, q.vec("f", [1.0, 2.0, 300.0]))
+    call(ext, "qprom_obs_ex", nm("pb"), None, q.f(2.0), ex(q, trace_id="abc"))
+    r = ext.call_k("qprom_render", q.s("protobuf"))
+    assert r.t == 4
+    fams = {f.name: f for f in decode_delimited(bytes(r.py()), metric_family_class())}
+    h = fams[nm("pb")].metric[0].histogram
+    assert (h.sample_count, h.sample_sum, h.schema) == (4, 305.0, 0)
+    spans = [(s.offset, s.length) for s in h.positive_span]
+    deltas = list(h.positive_delta)
+    # absolute counts from the spans and deltas
+    counts, k, c = {}, 0, 0
+    it = iter(deltas)
+    for i, (off, n) in enumerate(spans):
+        k = off if i == 0 else k + off
+        for _ in range(n):
+            c += next(it)
+            if c:
+                counts[k] = c
+            k += 1
+    assert counts == {0: 1, 1: 2, 9: 1}
+    inf = [b for b in h.bucket if math.isinf(b.upper_bound)]
+    assert [(l.name, l.value) for l in inf[0].exemplar.label] == [("trace_id", "abc")] and inf[0].exemplar.value == 2.0
+    # the text formats are strings, as before
+    assert ext.call_k("qprom_render", q.s("openmetrics")).t == 10

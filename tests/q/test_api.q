@@ -55,6 +55,8 @@ m:select from .prom.metrics[] where metric=`lat_seconds;
 .t.ok["obsEx observes"; 300.751=.prom.getv[`nat_seconds;()]];
 .t.ok["exemplar in openmetrics"; 0<count ss[.prom.serve`openmetrics;"# {trace_id=\"abc\"} 0.25"]];
 .t.ok["no exemplar in text"; 0=count ss[.prom.serve[];"trace_id"]];
+.t.ok["serve`protobuf gives bytes"; 4h=type .prom.serve`protobuf];
+.t.ok["unknown format"; "prom: format must be `text, `openmetrics or `protobuf"~.t.err[.prom.serve;enlist`xml]];
 .prom.create`name`type`help!(`ex_total;`counter;"With exemplars.");
 .prom.incEx[`ex_total;();2;`user`fn!`alice`getTrades];
 .t.ok["incEx increments"; 2f=.prom.getv[`ex_total;()]];
