@@ -1,6 +1,7 @@
 //! Generates random registries and renders each in the three formats, with the expected
 //! samples (and OpenMetrics exemplars) as JSON, for tests/expo/check.py (promtool, the
-//! Python client's parsers, and protobuf decoded with tests/proto/metrics.proto).
+//! Python client's parsers, and protobuf decoded with prometheus-client's metrics.proto:
+//! tests/host/metrics_pb.py).
 //!
 //! The expected names and values are computed here from what the generator chose (names
 //! and their suffixes, counter integers, bucket counts and quantiles by brute force over

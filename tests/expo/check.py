@@ -11,7 +11,8 @@ A case is an exposition plus the expected content next to it:
   NAME.pb                    Prometheus' delimited protobuf, checked against NAME.txt.json
                              (samples as text 0.0.4 names them, families) and the
                              exemplars of NAME.om.json; decoded with message classes built
-                             from tests/proto/metrics.proto (tests/host/metrics_pb.py)
+                             from the dev-dependency prometheus-client's metrics.proto
+                             (tests/host/metrics_pb.py; cargo must have fetched the crate)
 
 Expected JSON:
   {"samples":  [{"name": "x_total", "labels": {"a": "v"}, "value": 1.5}, ...],

@@ -1,6 +1,7 @@
 """The protobuf exposition of the real .so, scraped over HTTP as Prometheus 2.42 asks for
 it with --enable-feature=native-histograms, and through .z.ph's export (q's own port);
-bodies decoded with message classes built from tests/proto/metrics.proto (metrics_pb.py).
+bodies decoded with message classes built from the dev-dependency prometheus-client's
+metrics.proto (metrics_pb.py).
 
 Checked: content type and gzip; every value against what the test stored; every series
 and value of the test's families against the text 0.0.4 scrape (the Python client's
@@ -283,10 +284,25 @@ def test_native_histogram_spans_and_deltas(q, fams, port):
 
 
 def test_metrics_proto_reader_reads_the_field_numbers():
-    # A positive control for metrics_pb.py: what it built matches metrics.proto's numbers.
+    # A positive control for metrics_pb.py: what it built from prometheus-client's proto3 file
+    # has the numbers, types and presence of client_model's metrics.proto, which Prometheus reads.
     mf = metric_family_class()
     f = {x.name: x.number for x in mf.DESCRIPTOR.fields}
     assert f == {"name": 1, "help": 2, "type": 3, "metric": 4, "unit": 5}
-    h = {x.name: x.number for x in mf.DESCRIPTOR.fields_by_name["metric"].message_type
-         .fields_by_name["histogram"].message_type.fields}
+    metric = mf.DESCRIPTOR.fields_by_name["metric"].message_type
+    h = {x.name: x.number for x in metric.fields_by_name["histogram"].message_type.fields}
     assert (h["schema"], h["positive_span"], h["positive_delta"], h["exemplars"]) == (5, 12, 13, 16)
+    # start_timestamp in prometheus-client's file, created_timestamp as client_model names it.
+    created = {m: metric.fields_by_name[m].message_type.fields_by_name["created_timestamp"]
+               for m in ("counter", "summary", "histogram")}
+    assert {m: x.number for m, x in created.items()} == {"counter": 3, "summary": 4, "histogram": 15}
+    assert {x.message_type.full_name for x in created.values()} == {"google.protobuf.Timestamp"}
+    # proto2 presence: a gauge sent as 0 is told apart from one not sent.
+    Metric = mf.DESCRIPTOR.fields_by_name["metric"].message_type._concrete_class
+    assert not Metric.FromString(b"").HasField("gauge")
+    g = Metric.FromString(b"\x12\x09\x09" + bytes(8)).gauge      # gauge { value: 0.0 }
+    assert g.HasField("value") and g.value == 0.0
+    # positive_delta (13) is sint64 and read unpacked (as qprom sends it) or packed: zigzag 2, 3.
+    Histogram = metric.fields_by_name["histogram"].message_type._concrete_class
+    assert list(Histogram.FromString(b"\x68\x02\x68\x03").positive_delta) == [1, -2]
+    assert list(Histogram.FromString(b"\x6a\x02\x02\x03").positive_delta) == [1, -2]
