@@ -69,8 +69,8 @@ struct ReadCopy {
     count: u64,
     sum: f64,
     buckets: Box<[u64]>,
-    /// The native tables' copy, and a snapshot for reads that do not ask for one.
-    native: Option<(super::native::Copy, NativeSnapshot)>,
+    /// The native tables' copy.
+    native: Option<super::native::Copy>,
 }
 
 #[inline]
@@ -116,7 +116,7 @@ impl Histogram {
             })
             .collect();
         let native = native.map(|p| Box::new(super::native::Native::new(p)));
-        let copy = native.as_ref().map(|n| (n.new_copy(), NativeSnapshot::default()));
+        let copy = native.as_ref().map(|n| n.new_copy());
         let native_only = native.is_some() && bounds.is_empty();
         Histogram {
             bounds,
@@ -251,12 +251,8 @@ impl Histogram {
     fn read_locked(&self, copy: &mut ReadCopy, native: Option<&mut NativeSnapshot>, each: impl FnMut(u64)) -> (u64, f64) {
         let (r, x) = self.flip(copy, each);
         let mut over = false;
-        if let (Some(nat), Some((ncopy, own))) = (&self.native, copy.native.as_mut()) {
-            let out = match native {
-                Some(n) => n,
-                None => own,
-            };
-            over = nat.read(x, ncopy, out) > nat.params().max_buckets as usize;
+        if let (Some(nat), Some(ncopy)) = (&self.native, copy.native.as_mut()) {
+            over = nat.read(x, ncopy, native) > nat.params().max_buckets as usize;
         }
         if over {
             self.limit_locked(copy, false);
@@ -283,7 +279,7 @@ impl Histogram {
             return false;
         }
         let reset = nat.take_reset();
-        let schema = match (reset, copy.native.as_ref().and_then(|(c, _)| nat.wider(c))) {
+        let schema = match (reset, copy.native.as_ref().and_then(|c| nat.wider(c))) {
             (true, _) => nat.params().schema,
             (false, Some(s)) => s,
             (false, None) => return false,
@@ -300,7 +296,7 @@ impl Histogram {
                 copy.sum = 0.0;
                 copy.buckets.fill(0);
             }
-            if let Some((ncopy, _)) = copy.native.as_mut() {
+            if let Some(ncopy) = copy.native.as_mut() {
                 nat.rewrite(x, ncopy, schema, reset);
             }
         }

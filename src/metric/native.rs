@@ -154,6 +154,8 @@ pub fn widen(k: i32, from: i32, to: i32) -> i32 {
 
 /// A slot key: the sign in the top bit, the bucket index in the 31 below it.
 const EMPTY: u32 = 0xC000_0000; // sign set, index -2^30: no f64 reaches it
+/// An `order` entry not written yet.
+const NONE: u32 = u32::MAX;
 #[inline]
 fn pack(neg: bool, k: i32) -> u32 {
     (k as u32 & 0x7FFF_FFFF) | (neg as u32) << 31
@@ -172,6 +174,9 @@ struct Table {
     counts: Box<[AtomicU64]>,
     /// Slots claimed.
     used: AtomicU32,
+    /// The claimed slots' indices, in claim order (NONE until written), so that reads
+    /// visit the buckets that exist, not the whole table.
+    order: Box<[AtomicU32]>,
     zero: AtomicU64,
     schema: AtomicI32,
 }
@@ -182,6 +187,7 @@ impl Table {
             keys: (0..cap).map(|_| AtomicU32::new(EMPTY)).collect(),
             counts: (0..cap).map(|_| AtomicU64::new(0)).collect(),
             used: AtomicU32::new(0),
+            order: (0..cap).map(|_| AtomicU32::new(NONE)).collect(),
             zero: AtomicU64::new(0),
             schema: AtomicI32::new(schema),
         }
@@ -210,12 +216,18 @@ impl Table {
                 false
             };
             if found {
+                if claimed {
+                    // Listed before the count below publishes it: a reader that finds the
+                    // set's counts complete has seen every slot's entry (an entry not yet
+                    // written reads NONE, and its slot's count is then missing).
+                    let pos = self.used.fetch_add(1, Relaxed) as usize;
+                    if let Some(o) = self.order.get(pos) {
+                        o.store(i as u32, Relaxed);
+                    }
+                }
                 // Release: for a native-only histogram this is the observation's "done"
                 // signal (see Histogram::observe), publishing the slot's key with it.
                 self.counts[i].fetch_add(n, Release);
-                if claimed {
-                    self.used.fetch_add(1, Relaxed);
-                }
                 return claimed;
             }
             i = (i + 1) & mask;
@@ -227,25 +239,36 @@ impl Table {
         false
     }
 
+    /// The claimed slots (of a complete set: every entry written).
+    fn slots(&self) -> impl Iterator<Item = usize> + '_ {
+        let n = (self.used.load(Acquire) as usize).min(self.order.len());
+        self.order[..n].iter().map(|o| o.load(Acquire) as usize).filter(|i| *i < self.keys.len())
+    }
+
+    /// The observations the set holds, read with acquire (its completeness check): short
+    /// while a claimed slot's entry is not yet written, as its count is then not read.
+    fn total(&self) -> u64 {
+        self.slots().fold(self.zero.load(Acquire), |a, i| a.wrapping_add(self.counts[i].load(Acquire)))
+    }
+
     /// Appends (bucket in schema `to`, count) per claimed slot to `pos`/`neg`, unsorted.
     fn collect(&self, to: i32, pos: &mut Vec<(i32, u64)>, neg: &mut Vec<(i32, u64)>) {
         let from = self.schema.load(Relaxed);
-        for (k, c) in self.keys.iter().zip(self.counts.iter()) {
-            let k = k.load(Relaxed);
-            if k == EMPTY {
-                continue;
-            }
-            let (n, key) = unpack(k);
-            let e = (widen(key, from, to), c.load(Relaxed));
+        for i in self.slots() {
+            let (n, key) = unpack(self.keys[i].load(Relaxed));
+            let e = (widen(key, from, to), self.counts[i].load(Relaxed));
             if n { neg.push(e) } else { pos.push(e) }
         }
     }
 
     /// Empties the table (the set must be frozen and complete).
     fn clear(&self, schema: i32) {
-        for (k, c) in self.keys.iter().zip(self.counts.iter()) {
-            k.store(EMPTY, Relaxed);
-            c.store(0, Relaxed);
+        for i in self.slots().collect::<Vec<_>>() {
+            self.keys[i].store(EMPTY, Relaxed);
+            self.counts[i].store(0, Relaxed);
+        }
+        for o in self.order.iter() {
+            o.store(NONE, Relaxed);
         }
         self.used.store(0, Relaxed);
         self.zero.store(0, Relaxed);
@@ -271,7 +294,8 @@ fn normalise(v: &mut Vec<(i32, u64)>) {
 }
 
 /// What the cold set's table held when it was frozen (as [`super::histogram`]'s copy of
-/// the classic cells), sorted, in its schema; and scratch space for reads.
+/// the classic cells), in its schema: one entry per claimed slot, so no key twice, in
+/// slot order (sorting waits for a read that shows the buckets).
 #[derive(Debug, Default)]
 pub(super) struct Copy {
     schema: i32,
@@ -322,40 +346,41 @@ impl Native {
 
     /// The frozen, complete set `x` plus the copy of the other: into `out` (schema the
     /// wider of the two), then the copy becomes set `x`'s content. Returns the bucket count.
-    pub(super) fn read(&self, x: usize, copy: &mut Copy, out: &mut NativeSnapshot) -> usize {
+    /// `out`: None when only the classic part is wanted (text, OpenMetrics, `_count`):
+    /// then the set is only copied, with no sorting. Returns the snapshot's bucket count.
+    pub(super) fn read(&self, x: usize, copy: &mut Copy, out: Option<&mut NativeSnapshot>) -> usize {
         let t = &self.sets[x];
         let sx = t.schema.load(Relaxed);
-        let to = sx.min(copy.schema);
-        out.schema = to;
-        out.zero_threshold = self.params.zero_threshold;
         let xz = t.zero.load(Relaxed);
-        out.zero_count = xz + copy.zero;
-        out.positive.clear();
-        out.negative.clear();
-        for (src, dst) in [(&copy.pos, &mut out.positive), (&copy.neg, &mut out.negative)] {
-            dst.extend(src.iter().map(|&(k, c)| (widen(k, copy.schema, to), c)));
+        let mut buckets = 0;
+        if let Some(out) = out {
+            let to = sx.min(copy.schema);
+            out.schema = to;
+            out.zero_threshold = self.params.zero_threshold;
+            out.zero_count = xz + copy.zero;
+            out.positive.clear();
+            out.negative.clear();
+            for (src, dst) in [(&copy.pos, &mut out.positive), (&copy.neg, &mut out.negative)] {
+                dst.extend(src.iter().map(|&(k, c)| (widen(k, copy.schema, to), c)));
+            }
+            t.collect(to, &mut out.positive, &mut out.negative);
+            normalise(&mut out.positive);
+            normalise(&mut out.negative);
+            buckets = out.positive.len() + out.negative.len();
         }
         // The set's own content, in its own schema, becomes the copy.
         copy.pos.clear();
         copy.neg.clear();
         t.collect(sx, &mut copy.pos, &mut copy.neg);
-        normalise(&mut copy.pos);
-        normalise(&mut copy.neg);
         copy.schema = sx;
         copy.zero = xz;
-        for (src, dst) in [(&copy.pos, &mut out.positive), (&copy.neg, &mut out.negative)] {
-            dst.extend(src.iter().map(|&(k, c)| (widen(k, sx, to), c)));
-        }
-        normalise(&mut out.positive);
-        normalise(&mut out.negative);
-        out.positive.len() + out.negative.len()
+        buckets
     }
 
     /// The observations set `x` holds (zero bucket and every slot), read with acquire:
     /// once it reaches the set's registered count, every observation is complete.
     pub(super) fn total(&self, x: usize) -> u64 {
-        let t = &self.sets[x];
-        t.counts.iter().fold(t.zero.load(Acquire), |a, c| a.wrapping_add(c.load(Acquire)))
+        self.sets[x].total()
     }
 
     /// Whether either set holds more buckets than allowed.
