@@ -381,6 +381,17 @@ def test_native_exemplars_and_protobuf_against_prometheus(q, qprom, listener, tm
         spelled = lambda c: {x for k in c for n, x in k if n in ("le", "quantile")}
         respelled = sorted(spelled(cb) - spelled(ca), key=float)
         ca, cb = _numeric_labels(ca), _numeric_labels(cb)
+        # A counter named without `_total` (other tests' families share the registry) is
+        # `x` in protobuf, as in text 0.0.4 and as client_golang writes it, and `x_total` in
+        # OpenMetrics, which appends the suffix: the same series under the two spellings.
+        pb_names = {dict(k)["__name__"] for k in ca}
+
+        def unsuffixed(k):
+            n = dict(k)["__name__"]
+            if n.endswith("_total") and n not in pb_names and n[:-6] in pb_names:
+                return tuple((m, n[:-6] if m == "__name__" else x) for m, x in k)
+            return k
+        cb = {unsuffixed(k): v for k, v in cb.items()}
         # OpenMetrics has no _count and _sum for a histogram with a negative bound or sum
         # (docs/formats.md, "Negative values under OpenMetrics"); protobuf always has them
         for k in set(ca) - set(cb):
@@ -402,8 +413,10 @@ def test_native_exemplars_and_protobuf_against_prometheus(q, qprom, listener, tm
                 n = labels.pop("__name__")
                 other = lambda suffix, **more: b.get(tuple(sorted({**labels, **more, "__name__": n + suffix}.items())))
                 assert v[1] == other("_bucket", le="+Inf"), n
-                # no _sum in OpenMetrics after a negative observation (docs/formats.md)
-                assert other("_sum") in (v[2], None) and (other("_sum") is not None or n == SIGNED), n
+                # no _sum in OpenMetrics after a negative observation (docs/formats.md); of
+                # this test's families only SIGNED has one (others' share the registry)
+                assert other("_sum") in (v[2], None), n
+                assert other("_sum") is not None or n == SIGNED or not n.startswith("e2en_"), n
         print(f"protobuf and OpenMetrics agree on {len(ca)} series; native families: {sorted(natives)}; "
               f"le/quantile values Prometheus spells otherwise from OpenMetrics than from protobuf: {respelled}")
     print(f"test run time {time.monotonic() - started:.1f}s")
