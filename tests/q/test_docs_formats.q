@@ -18,14 +18,14 @@
   ok:$[r 0;$[0<count want;want~.t.disp r 1;1b];any errs~\:r 1];
   .t.n+:1;
   if[not ok;.t.fail+:1;-2 loc,": ",code," -> ",$[r 0;.t.disp r 1;"'",r 1],$[0<count want;" (the document shows ",want,")";""]];}
-.t.line["docs/formats.md:76";".prom.create`name`type`help`labels!(`trades;`counter;\"Trades \\\"seen\\\", by\\\\venue.\\nSecond line\";`venue)";();""];
-.t.line["docs/formats.md:77";".prom.incr[`trades;\"a\\\"b\\\\c\\nd\";3]";();""];
-.t.line["docs/formats.md:78";".prom.setv[`trades;`LSE;100000000000000000]";();""];
-.t.line["docs/formats.md:79";".prom.create`name`type`help`labels!(`build_info;`info;\"Build.\";`version)";();""];
-.t.line["docs/formats.md:80";".prom.addmetric[`build_info;\"1.2\";();()]";();""];
-.t.line["docs/formats.md:81";".prom.create`name`type`unit!(`temp_celsius;`gauge;`celsius)";();""];
-.t.line["docs/formats.md:82";".prom.setv[`temp_celsius;();-0.1]";();""];
-.t.line["docs/formats.md:83";".prom.create`name`type`buckets!(`lat_seconds;`histogram;0.1 1)";();""];
-.t.line["docs/formats.md:84";".prom.obs[`lat_seconds;();0.05 0.5 5]";();""];
+.t.line["docs/formats.md:77";".prom.create`name`type`help`labels!(`trades;`counter;\"Trades \\\"seen\\\", by\\\\venue.\\nSecond line\";`venue)";();""];
+.t.line["docs/formats.md:78";".prom.incr[`trades;\"a\\\"b\\\\c\\nd\";3]";();""];
+.t.line["docs/formats.md:79";".prom.setv[`trades;`LSE;100000000000000000]";();""];
+.t.line["docs/formats.md:80";".prom.create`name`type`help`labels!(`build_info;`info;\"Build.\";`version)";();""];
+.t.line["docs/formats.md:81";".prom.addmetric[`build_info;\"1.2\";();()]";();""];
+.t.line["docs/formats.md:82";".prom.create`name`type`unit!(`temp_celsius;`gauge;`celsius)";();""];
+.t.line["docs/formats.md:83";".prom.setv[`temp_celsius;();-0.1]";();""];
+.t.line["docs/formats.md:84";".prom.create`name`type`buckets!(`lat_seconds;`histogram;0.1 1)";();""];
+.t.line["docs/formats.md:85";".prom.obs[`lat_seconds;();0.05 0.5 5]";();""];
 -1 "tests/q/test_docs_formats.q: ",string[.t.n-.t.fail]," passed, ",string[.t.fail]," failed";
 exit $[0<.t.fail;1;0]

@@ -18,8 +18,8 @@
   ok:$[r 0;$[0<count want;want~.t.disp r 1;1b];any errs~\:r 1];
   .t.n+:1;
   if[not ok;.t.fail+:1;-2 loc,": ",code," -> ",$[r 0;.t.disp r 1;"'",r 1],$[0<count want;" (the document shows ",want,")";""]];}
-.t.line["docs/histograms.md:156";".prom.create`name`type`help`buckets`nativeFactor!(`hdb_query_seconds;`histogram;\"HDB query time.\";0.01 0.1 1 10 60;1.1)";();"`hdb_query_seconds"];
-.t.line["docs/histograms.md:158";".prom.obsEx[`hdb_query_seconds;();0.42;`trace_id`user!(\"4bf92f3577b34da6\";\"alice\")]";();""];
-.t.line["docs/histograms.md:159";".prom.init`port`nativeHistograms`exemplars!(9612;1b;1b)";();"9612"];
+.t.line["docs/histograms.md:164";".prom.create`name`type`help`buckets`nativeFactor!(`hdb_query_seconds;`histogram;\"HDB query time.\";0.01 0.1 1 10 60;1.1)";();"`hdb_query_seconds"];
+.t.line["docs/histograms.md:166";".prom.obsEx[`hdb_query_seconds;();0.42;`trace_id`user!(\"4bf92f3577b34da6\";\"alice\")]";();""];
+.t.line["docs/histograms.md:167";".prom.init`port`nativeHistograms`exemplars!(9612;1b;1b)";();"9612"];
 -1 "tests/q/test_docs_histograms.q: ",string[.t.n-.t.fail]," passed, ",string[.t.fail]," failed";
 exit $[0<.t.fail;1;0]
