@@ -55,7 +55,9 @@ def samples(ext, q, fmt=None):
     """The exposition as {series text: value text}."""
     text = ext.call("qprom_render", q.s(fmt) if fmt else q.identity()).decode()
     out = {}
-    for line in text.splitlines():
+    # "\n" only: label values may hold other characters str.splitlines() breaks at
+    # (U+2028, \x1c...; the fuzzer's hook names in qprom_hook_errors_total have them)
+    for line in text.split("\n"):
         if line and not line.startswith("#"):
             key, val = line.rsplit(" ", 1)
             out[key] = val
