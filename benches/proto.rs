@@ -10,77 +10,28 @@
 //! Harness as benches/store.rs: each case calibrated to ~SAMPLE_MS per sample, samples
 //! interleaved across the cases of a row, median of SAMPLES.
 
-use prometheus_client::encoding::EncodeLabelSet;
 use qprom::expo::proto::{decode_all, MetricFamily};
 use qprom::expo::{Encoder, Format};
 use qprom::metric::{MetricType, NativeParams, Params};
 use qprom::registry::{FamilyDesc, Registry};
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
-struct CountingAlloc;
-static COUNTING: AtomicBool = AtomicBool::new(false);
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-static BYTES: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: every call is forwarded unchanged to System; the counter has no effect on memory.
-unsafe impl GlobalAlloc for CountingAlloc {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        if COUNTING.load(Relaxed) {
-            ALLOCS.fetch_add(1, Relaxed);
-            BYTES.fetch_add(l.size() as u64, Relaxed);
-        }
-        System.alloc(l)
-    }
-    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
-        if COUNTING.load(Relaxed) {
-            ALLOCS.fetch_add(1, Relaxed);
-        }
-        System.alloc_zeroed(l)
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        if COUNTING.load(Relaxed) {
-            ALLOCS.fetch_add(1, Relaxed);
-            BYTES.fetch_add(n.saturating_sub(l.size()) as u64, Relaxed);
-        }
-        System.realloc(p, l, n)
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        System.dealloc(p, l)
-    }
-}
-
-#[global_allocator]
-static GLOBAL: CountingAlloc = CountingAlloc;
+#[path = "common/alloc.rs"]
+mod alloc;
+use alloc::{ALLOCS, BYTES, COUNTING};
+#[path = "common/fixtures.rs"]
+mod fixtures;
+use fixtures::{observations, Labels, BOUNDS, LABEL_NAMES};
 
 const SAMPLES: usize = 7;
 const SAMPLE_MS: u64 = 300;
-const BOUNDS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
-const LABEL_NAMES: [&str; 2] = ["method", "code"];
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct Labels {
-    method: String,
-    code: String,
-}
 
 fn labels(i: usize) -> (String, String) {
     (format!("m{}", i % 1000), format!("c{}", i / 1000))
 }
 
-fn observations() -> Vec<f64> {
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    (0..1024)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            10f64.powf(-3.0 + 4.0 * ((x >> 11) as f64 / (1u64 << 53) as f64))
-        })
-        .collect()
-}
 
 type Case<'a> = Box<dyn FnMut() -> usize + 'a>;
 

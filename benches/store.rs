@@ -10,58 +10,21 @@
 //! in a couple of minutes. Each case is calibrated to ~SAMPLE_MS per sample, warmed up
 //! once, and the median of SAMPLES samples is reported.
 
-use prometheus_client::encoding::EncodeLabelSet;
 use qprom::expo::{Encoder, Format};
 use qprom::metric::summary_core::SummaryCore;
 use qprom::metric::{validate_buckets, MetricType, Params, Value};
 use qprom::registry::{FamilyDesc, Registry};
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-// ---------------------------------------------------------------------------------------
-// Allocation counting. Off except around the one render being counted, so the other cases
-// pay only a relaxed load per allocation.
-
-struct CountingAlloc;
-
-static COUNTING: AtomicBool = AtomicBool::new(false);
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-/// Bytes requested while counting (frees not subtracted: for sizing what one thing builds).
-static BYTES: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: every call is forwarded unchanged to System; the counter has no effect on memory.
-unsafe impl GlobalAlloc for CountingAlloc {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        if COUNTING.load(Relaxed) {
-            ALLOCS.fetch_add(1, Relaxed);
-            BYTES.fetch_add(l.size() as u64, Relaxed);
-        }
-        System.alloc(l)
-    }
-    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
-        if COUNTING.load(Relaxed) {
-            ALLOCS.fetch_add(1, Relaxed);
-            BYTES.fetch_add(l.size() as u64, Relaxed);
-        }
-        System.alloc_zeroed(l)
-    }
-    // A buffer that grows is not "reused": reallocations count too.
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        if COUNTING.load(Relaxed) {
-            ALLOCS.fetch_add(1, Relaxed);
-        }
-        System.realloc(p, l, n)
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        System.dealloc(p, l)
-    }
-}
-
-#[global_allocator]
-static GLOBAL: CountingAlloc = CountingAlloc;
+#[path = "common/alloc.rs"]
+mod alloc;
+use alloc::{ALLOCS, BYTES, COUNTING};
+#[path = "common/fixtures.rs"]
+mod fixtures;
+use fixtures::{observations, Labels, BOUNDS, LABEL_NAMES};
 
 /// Allocations made by one call of `f`, after two warm-up calls so buffers have grown.
 fn allocs_of(mut f: impl FnMut()) -> u64 {
@@ -273,32 +236,8 @@ fn print_table(rows: &[Row]) {
 }
 
 // ---------------------------------------------------------------------------------------
-// Shared fixtures. Same label names, values, buckets and observations for every library.
+// Shared fixtures (benches/common/fixtures.rs has the bounds, label names and observations).
 
-/// 10 finite bucket bounds (+Inf implicit), as PERF.md's "10 buckets".
-const BOUNDS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
-const LABEL_NAMES: [&str; 2] = ["method", "code"];
-
-/// prometheus-client's idiomatic label set: a derived struct of owned strings.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct Labels {
-    method: String,
-    code: String,
-}
-
-/// Observations spread log-uniformly over 1 ms..10 s so every bucket is hit; fixed seed.
-fn observations() -> Vec<f64> {
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    (0..1024)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let u = (x >> 11) as f64 / (1u64 << 53) as f64;
-            10f64.powf(-3.0 + 4.0 * u)
-        })
-        .collect()
-}
 
 /// Label values of series `i` in the render fixtures: unique for i < 100_000.
 fn render_labels(i: usize) -> (String, String) {
