@@ -23,6 +23,11 @@
 //!   next read, so a snapshot is the set just frozen plus that copy: one compare-and-swap
 //!   and plain loads per read, not a read-modify-write per bucket.
 //!
+//! A native histogram (src/metric/native.rs) keeps its sparse buckets in the same two
+//! sets: an observation adds to its native bucket before the done signal, and a read
+//! takes the native buckets from the same frozen set. Without classic bounds the native
+//! bucket's increment is itself the done signal.
+//!
 //! The 16-byte compare-and-swap is `cmpxchg16b` on x86-64 (chosen at run time: every
 //! x86-64 CPU that runs kdb+ 4.x has it) and `casp`/`ldxp`-`stxp` on aarch64, through
 //! `portable-atomic`; a test checks that it is lock-free.
@@ -246,8 +251,9 @@ impl Histogram {
     }
 
     /// [`Histogram::read`] with the reader lock held; the native buckets go to `native`
-    /// (or to the copy's own snapshot). A native histogram over its bucket limit is
-    /// limited here, after the read (what was read stays as it was).
+    /// when it is given (without it, the native part is only copied, not sorted). A
+    /// native histogram found over its bucket limit is limited here, after the read (what
+    /// was read stays as it was).
     fn read_locked(&self, copy: &mut ReadCopy, native: Option<&mut NativeSnapshot>, each: impl FnMut(u64)) -> (u64, f64) {
         let (r, x) = self.flip(copy, each);
         let mut over = false;
