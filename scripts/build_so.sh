@@ -13,8 +13,9 @@
 #
 # cargo-zigbuild and Zig come from target/venv (scripts/deps.sh, pinned in
 # scripts/build-requirements.txt). The unstripped build stays in
-# target/<triple>/release/libqprom.so. Not target/release/: a plain `cargo build --release`
-# writes its own libqprom.so there (needing GLIBC_2.34), which would pass for this one.
+# target/<triple>/release/libqprom.so. The crate is rlib-only (Cargo.toml), so this is the
+# one place a cdylib is built: a plain `cargo build --release` makes no libqprom.so that
+# could pass for this one (it would need this machine's glibc, GLIBC_2.34 on Debian 12).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -39,7 +40,7 @@ done
 
 # cargo-zigbuild runs Zig as `python3 -m ziglang` when there is no `zig` on PATH: the
 # venv's python3 first on PATH is the one that has it.
-PATH=$venv/bin:$PATH "$venv/bin/cargo-zigbuild" zigbuild --release --target "$triple.2.17" \
+PATH=$venv/bin:$PATH "$venv/bin/cargo-zigbuild" rustc --lib --crate-type cdylib --release --target "$triple.2.17" \
   ${CARGO_BUILD_FLAGS:-}
 
 built=$target/$triple/release/libqprom.so

@@ -19,8 +19,8 @@ if [[ ${1:-} == --valgrind ]]; then valgrind=1; shift; fi
 
 tests/host/build.sh
 
-# An .so built with `--no-default-features` (cargo's own target/release/libqprom.so after
-# such a build, given as QPROM_SO) has no q exports: say so rather than fail test by test.
+# An .so built with `--no-default-features` (e.g. build_so.sh with such CARGO_BUILD_FLAGS,
+# given as QPROM_SO) has no q exports: say so rather than fail test by test.
 so=${QPROM_SO:-${TARGET_DIR:-target}/l64/libqprom.so}
 if [[ -f $so ]] && ! nm -D --defined-only "$so" | grep -q ' qprom_start$'; then
   echo "run.sh: $so has no qprom_* exports (built with --no-default-features?): run 'make build'" >&2

@@ -3,7 +3,8 @@
 #   * `make demo` installs what it needs first (scripts/deps.sh), then builds and serves;
 #   * `make build` gets its build tools itself (scripts/deps.sh --build) and builds the
 #     glibc-2.17 l64 library; `make install` installs the stripped one;
-#   * `make dist` builds both platforms and writes the archives.
+#   * `make dist` builds both platforms and writes the archives;
+#   * a plain `cargo build` makes no libqprom.so (read from `cargo metadata`).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -33,4 +34,15 @@ expect demo "scripts/deps.sh$" "scripts/build_so.sh l64$" "tests/host/build.sh" 
 expect build "scripts/deps.sh --build$" "scripts/build_so.sh l64$"
 expect install "scripts/build_so.sh l64$" 'install -m 0755 target/l64/libqprom.so '
 expect dist "scripts/build_so.sh l64$" "scripts/build_so.sh l64arm$" "scripts/dist.sh "
+
+# A plain `cargo build --release` makes no shared object: one linked on this machine needs
+# its glibc (GLIBC_2.34 here) and would not load on RHEL 7/8 or Ubuntu 20.04, yet would sit
+# in target/release/ looking like the library. Only scripts/build_so.sh asks for a cdylib.
+types=$(cargo metadata --no-deps --format-version 1 2>/dev/null |
+  python3 -c 'import json,sys; m=json.load(sys.stdin); print(" ".join(t for p in m["packages"] if p["name"]=="qprom" for k in p["targets"] if set(k["kind"]) & {"lib", "rlib", "cdylib", "dylib", "staticlib"} for t in k["crate_types"]))')
+if [[ $types == rlib ]]; then
+  echo "make_targets: ok: the library target is rlib only (cargo build makes no libqprom.so)"
+else
+  echo "make_targets: FAIL: the library target's crate types are '$types', not rlib alone"; status=1
+fi
 exit $status
