@@ -85,6 +85,28 @@ with zipfile.ZipFile(wheel) as z:
 EOF
 }
 
+# fetch_pykx ARCH DIR SHA256 MEMBER=NAME...: the pykx wheel for ARCH (x86_64 or aarch64),
+# from $DL or else downloaded there from PyPI, checked against SHA256, with each MEMBER
+# extracted into DIR as NAME.
+fetch_pykx() {
+    local arch=$1 dir=$2 sha=$3
+    shift 3
+    shopt -s nullglob
+    local wheels=("$DL"/pykx-"$PYKX_VERSION"-*manylinux*"$arch"*.whl)
+    if [ "${#wheels[@]}" -eq 0 ]; then
+        say "pykx: downloading pykx==$PYKX_VERSION $arch wheel to $DL"
+        mkdir -p "$DL"
+        "$VENV/bin/python" -m pip download -q --disable-pip-version-check --no-deps \
+            --only-binary=:all: --python-version 3.11 --platform "manylinux2014_$arch" \
+            -d "$DL" "pykx==$PYKX_VERSION" || die "pip download pykx==$PYKX_VERSION ($arch) failed"
+        wheels=("$DL"/pykx-"$PYKX_VERSION"-*manylinux*"$arch"*.whl)
+    fi
+    [ "${#wheels[@]}" -eq 1 ] || die "expected one pykx $PYKX_VERSION $arch wheel in $DL, found ${#wheels[@]}"
+    say "pykx: extracting ${*%%=*} to $dir"
+    mkdir -p "$dir"
+    extract_wheel "${wheels[0]}" "$dir" "$sha" "$@" || die "extracting from ${wheels[0]} failed"
+}
+
 # ---------------------------------------------------------------- decide
 [ -f "$REQS" ] || die "missing $REQS"
 [ -f "$BUILD_REQS" ] || die "missing $BUILD_REQS"
@@ -166,21 +188,7 @@ fi
 if [ -f "$PYKX_DIR/libe.so" ] && [ -f "$PYKX_DIR/k.h" ]; then
     say "pykx: present ($PYKX_DIR/libe.so, k.h)"
 else
-    shopt -s nullglob
-    wheels=("$DL"/pykx-"$PYKX_VERSION"-*manylinux*x86_64*.whl)
-    if [ "${#wheels[@]}" -eq 0 ]; then
-        say "pykx: downloading pykx==$PYKX_VERSION wheel to $DL"
-        mkdir -p "$DL"
-        "$VENV/bin/python" -m pip download -q --disable-pip-version-check --no-deps \
-            --only-binary=:all: --python-version 3.11 --platform manylinux2014_x86_64 \
-            -d "$DL" "pykx==$PYKX_VERSION" || die "pip download pykx==$PYKX_VERSION failed"
-        wheels=("$DL"/pykx-"$PYKX_VERSION"-*manylinux*x86_64*.whl)
-    fi
-    [ "${#wheels[@]}" -eq 1 ] || die "expected one pykx $PYKX_VERSION wheel in $DL, found ${#wheels[@]}"
-    say "pykx: extracting libe.so and k.h to $PYKX_DIR"
-    mkdir -p "$PYKX_DIR"
-    extract_wheel "${wheels[0]}" "$PYKX_DIR" "$PYKX_WHEEL_SHA256" \
-        pykx/lib/l64/libe.so=libe.so pykx/include/k.h=k.h || die "extracting from ${wheels[0]} failed"
+    fetch_pykx x86_64 "$PYKX_DIR" "$PYKX_WHEEL_SHA256" pykx/lib/l64/libe.so=libe.so pykx/include/k.h=k.h
 fi
 # ---------------------------------------------------------------- rust targets
 installed_targets="$(rustup target list --installed 2>/dev/null)" \
@@ -198,20 +206,6 @@ done
 if [ -f "$PYKX_ARM_DIR/libe.so" ]; then
     say "pykx: present ($PYKX_ARM_DIR/libe.so)"
 else
-    shopt -s nullglob
-    wheels=("$DL"/pykx-"$PYKX_VERSION"-*manylinux*aarch64*.whl)
-    if [ "${#wheels[@]}" -eq 0 ]; then
-        say "pykx: downloading pykx==$PYKX_VERSION aarch64 wheel to $DL"
-        mkdir -p "$DL"
-        "$VENV/bin/python" -m pip download -q --disable-pip-version-check --no-deps \
-            --only-binary=:all: --python-version 3.11 --platform manylinux2014_aarch64 \
-            -d "$DL" "pykx==$PYKX_VERSION" || die "pip download pykx==$PYKX_VERSION (aarch64) failed"
-        wheels=("$DL"/pykx-"$PYKX_VERSION"-*manylinux*aarch64*.whl)
-    fi
-    [ "${#wheels[@]}" -eq 1 ] || die "expected one pykx $PYKX_VERSION aarch64 wheel in $DL, found ${#wheels[@]}"
-    say "pykx: extracting l64arm/libe.so to $PYKX_ARM_DIR"
-    mkdir -p "$PYKX_ARM_DIR"
-    extract_wheel "${wheels[0]}" "$PYKX_ARM_DIR" "$PYKX_ARM_WHEEL_SHA256" pykx/lib/l64arm/libe.so=libe.so \
-        || die "extracting from ${wheels[0]} failed"
+    fetch_pykx aarch64 "$PYKX_ARM_DIR" "$PYKX_ARM_WHEEL_SHA256" pykx/lib/l64arm/libe.so=libe.so
 fi
 say "done"

@@ -354,7 +354,8 @@ impl Defaults {
 
     /// [`Defaults::request`], the duration histogram's observation carrying `ex`.
     #[inline]
-    pub fn request_ex(&self, h: Handler, seconds: f64, failed: bool, ex: Option<&crate::metric::Exemplar>) {
+    /// `ex` was made with `seconds` (already clamped), so its value is this observation's.
+    pub fn request_ex(&self, h: Handler, seconds: f64, failed: bool, ex: Option<&Arc<Exemplar>>) {
         let Some(p) = self.handlers.get(h as usize) else { return };
         if let Some(s) = &p.requests {
             let _ = s.inc(1.0);
@@ -365,7 +366,7 @@ impl Defaults {
         let secs = if seconds.is_finite() { seconds.max(0.0) } else { 0.0 };
         if let Some(s) = &p.histogram {
             let _ = match ex {
-                Some(e) => s.observe_with_exemplar(secs, Exemplar { value: secs, ..e.clone() }),
+                Some(e) => s.observe_with_exemplar(secs, e.clone()),
                 None => s.observe(secs),
             };
         }

@@ -95,7 +95,7 @@ pub struct Extras<'a> {
     /// The function a `(`fn;args…)` message calls.
     pub function: Option<&'a str>,
     /// The request's exemplar (`exemplars` on), for its duration observations.
-    pub exemplar: Option<crate::metric::Exemplar>,
+    pub exemplar: Option<std::sync::Arc<crate::metric::Exemplar>>,
 }
 
 #[derive(Debug)]
@@ -262,9 +262,10 @@ impl Middleware {
     }
 }
 
-fn observe(s: &Series, seconds: f64, ex: &Option<crate::metric::Exemplar>) -> Result<()> {
+/// `seconds` is the duration the exemplar was made with (src/ffi/helpers.rs): shared, not copied.
+fn observe(s: &Series, seconds: f64, ex: &Option<std::sync::Arc<crate::metric::Exemplar>>) -> Result<()> {
     match ex {
-        Some(e) => s.observe_with_exemplar(seconds, crate::metric::Exemplar { value: seconds, ..e.clone() }),
+        Some(e) => s.observe_with_exemplar(seconds, e.clone()),
         None => s.observe(seconds),
     }
 }

@@ -183,19 +183,19 @@ impl Series {
 
     /// [`Series::inc`] of a counter, keeping `e` as its exemplar. Gauges refuse
     /// (OpenMetrics has exemplars for counters and histogram buckets only).
-    pub fn inc_with_exemplar(&self, v: f64, e: crate::metric::Exemplar) -> Result<()> {
+    pub fn inc_with_exemplar(&self, v: f64, e: impl Into<Arc<crate::metric::Exemplar>>) -> Result<()> {
         let Value::Counter(c) = &self.value else { return Err(Error::WrongType) };
         c.inc_by(v)?;
-        self.exemplars.set(1, 0, Arc::new(e));
+        self.exemplars.set(1, 0, e.into());
         Ok(())
     }
 
     /// [`Series::observe`] of a histogram, keeping `e` as the exemplar of the classic
     /// bucket `v` falls in. Summaries refuse.
-    pub fn observe_with_exemplar(&self, v: f64, e: crate::metric::Exemplar) -> Result<()> {
+    pub fn observe_with_exemplar(&self, v: f64, e: impl Into<Arc<crate::metric::Exemplar>>) -> Result<()> {
         let Value::Histogram(h) = &self.value else { return Err(Error::WrongType) };
         h.observe(v)?;
-        self.exemplars.set(h.bounds().len() + 1, h.bucket_index(v), Arc::new(e));
+        self.exemplars.set(h.bounds().len() + 1, h.bucket_index(v), e.into());
         Ok(())
     }
 
@@ -203,9 +203,6 @@ impl Series {
     /// histogram (`+Inf` last). `None` fast when the series never had one.
     #[inline]
     pub fn exemplar(&self, i: usize) -> Option<Arc<crate::metric::Exemplar>> {
-        if !self.exemplars.any() {
-            return None;
-        }
         self.exemplars.get(i)
     }
 

@@ -443,7 +443,7 @@ fn set_exemplar(
     labels: &mut Vec<LabelPair>,
     strings: &mut Vec<String>,
 ) {
-    let e = if s.has_exemplars() { s.exemplar(i) } else { None };
+    let e = s.exemplar(i);
     let Some(e) = e else {
         pool.extend(slot.take());
         return;

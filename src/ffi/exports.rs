@@ -89,10 +89,13 @@ pub extern "C" fn qprom_obs_ex(t: K, labels: K, v: K, ex: K) -> K {
     with_exemplar(t, labels, v, ex, Series::observe_with_exemplar)
 }
 
-fn with_exemplar(t: K, labels: K, v: K, ex: K, update: fn(&Series, f64, crate::metric::Exemplar) -> Result<()>) -> K {
+type ExemplarUpdate = fn(&Series, f64, std::sync::Arc<crate::metric::Exemplar>) -> Result<()>;
+
+fn with_exemplar(t: K, labels: K, v: K, ex: K, update: ExemplarUpdate) -> K {
     guard(|| {
         let v = k::num(v)?;
-        let e = exemplar(ex, v)?;
+        // One exemplar, shared by the probe on_series may run first and the series.
+        let e = std::sync::Arc::new(exemplar(ex, v)?);
         on_series(t, labels, true, |s| update(s, v, e.clone()))?;
         Ok(k::generic_null())
     })
@@ -250,7 +253,6 @@ pub(crate) struct NativeKeys {
     zero: Option<f64>,
     max: Option<i64>,
     min_reset: Option<std::time::Duration>,
-    given: bool,
 }
 
 impl NativeKeys {
@@ -281,12 +283,11 @@ impl NativeKeys {
             }
             _ => return Ok(false),
         }
-        self.given = true;
         Ok(true)
     }
 
     pub(super) fn any(&self) -> bool {
-        self.given
+        self.schema.is_some() || self.factor.is_some() || self.zero.is_some() || self.max.is_some() || self.min_reset.is_some()
     }
 
     pub(super) fn params(&self) -> Result<NativeParams> {

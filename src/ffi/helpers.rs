@@ -477,7 +477,7 @@ pub extern "C" fn qprom_request_ex(h: K, t0: K, failed: K, req: K, resp: K, user
         let secs = clamp_seconds(crate::defaults::seconds_since_q_timestamp(t0_ns));
         let mw = MIDDLEWARE.read();
         if mw.as_ref().is_some_and(|m| m.config().exemplars) {
-            x.exemplar = request_exemplar(hd, &x, if http { http_path(req) } else { None }, secs);
+            x.exemplar = request_exemplar(hd, &x, if http { http_path(req) } else { None }, secs).map(std::sync::Arc::new);
         }
         // The default recording, then the middleware, from one clock reading.
         instrument::record_ex(hd, secs, failed_b, x.exemplar.as_ref());

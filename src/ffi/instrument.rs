@@ -181,7 +181,7 @@ pub(super) fn record(h: Handler, seconds: f64, failed: bool) {
 }
 
 /// [`record`], the duration observation carrying `ex` (the `exemplars` middleware).
-pub(super) fn record_ex(h: Handler, seconds: f64, failed: bool, ex: Option<&crate::metric::Exemplar>) {
+pub(super) fn record_ex(h: Handler, seconds: f64, failed: bool, ex: Option<&std::sync::Arc<crate::metric::Exemplar>>) {
     if !active() {
         return;
     }

@@ -425,7 +425,7 @@ pub fn float(v: f64) -> K {
 /// A numeric vector of type 7 (long) or 9 (float) from a slice.
 pub fn vector<T: Copy>(t: i8, xs: &[T]) -> K {
     // SAFETY: ktn allocates xs.len() elements of the q type matching T (caller's contract:
-    // 7 with i64, 9 with f64, 0 with K); we copy them in.
+    // 7 with i64, 9 with f64, 4 with u8, 0 with K); we copy them in.
     unsafe {
         let v = ktn(t as i32, xs.len() as i64);
         std::ptr::copy_nonoverlapping(xs.as_ptr(), (*v).value.list.G0.as_mut_ptr() as *mut T, xs.len());

@@ -71,14 +71,6 @@ impl Slots {
         self.0.get().is_some()
     }
 
-    /// Forgets every exemplar (a series reset).
-    pub fn clear(&self) {
-        if let Some(slots) = self.0.get() {
-            for s in slots.iter() {
-                *s.lock() = None;
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -114,7 +106,5 @@ mod tests {
         assert!(s.any());
         assert_eq!(s.get(1).unwrap().value, 2.0);
         assert_eq!(s.get(0), None);
-        s.clear();
-        assert_eq!(s.get(1), None);
     }
 }

@@ -215,23 +215,21 @@ impl Histogram {
 
     /// [`Histogram::snapshot_into`], plus whether a negative value was ever observed.
     pub fn snapshot_with_sign(&self, out: &mut Vec<u64>) -> (f64, bool) {
-        out.clear();
-        let mut acc = 0u64;
-        let (_, sum) = self.read(|c| {
-            acc = acc.wrapping_add(c);
-            out.push(acc);
-        });
-        (sum, self.negative.load(Relaxed))
+        self.snapshot(out, None)
     }
 
     /// [`Histogram::snapshot_with_sign`] and, for a native histogram, its sparse buckets
     /// from the same moment (`native` is cleared for a classic one).
     pub fn snapshot_full(&self, out: &mut Vec<u64>, native: &mut NativeSnapshot) -> (f64, bool) {
         native.clear();
+        self.snapshot(out, Some(native))
+    }
+
+    fn snapshot(&self, out: &mut Vec<u64>, native: Option<&mut NativeSnapshot>) -> (f64, bool) {
         out.clear();
         let mut acc = 0u64;
         let mut copy = self.reader.lock();
-        let (_, sum) = self.read_locked(&mut copy, Some(native), |c| {
+        let (_, sum) = self.read_locked(&mut copy, native, |c| {
             acc = acc.wrapping_add(c);
             out.push(acc);
         });
