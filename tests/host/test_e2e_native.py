@@ -402,6 +402,12 @@ def test_native_exemplars_and_protobuf_against_prometheus(q, qprom, listener, tm
                     dict(j)["__name__"] == f"{base}_sum" and ca[j] < 0
                     or dict(j)["__name__"] == f"{base}_bucket" and dict(j)["le"] < 0 for j in ca):
                 del ca[k]
+            # Another test's histogram (the registry is shared) may have observed a negative
+            # value once and a positive sum since: OpenMetrics then has neither series.
+            elif name.endswith(("_count", "_sum")) and not name.startswith("e2en_") and not any(
+                    dict(j)["__name__"] in (f"{base}_count", f"{base}_sum")
+                    and {n: x for n, x in j if n != "__name__"} == labels for j in cb):
+                del ca[k]
         assert len(ca) >= 10, ca
         assert set(ca) == set(cb), f"only protobuf: {sorted(set(ca) - set(cb))[:10]}; " \
                                    f"only OpenMetrics: {sorted(set(cb) - set(ca))[:10]}"
